@@ -1,0 +1,1 @@
+"""HAR datasets: tfds builders (one module per dataset), windows, labels, splits, pipeline."""

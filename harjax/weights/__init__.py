@@ -1,0 +1,1 @@
+"""Checkpoint readers: HF safetensors, HF Flax msgpack, GGUF -> Flax parameter trees."""

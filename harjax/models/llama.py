@@ -1,0 +1,360 @@
+"""Flax Linen LLaMA backbone that consumes input embeddings (no token lookup in ``__call__``).
+
+Numerics follow the Hugging Face PyTorch reference (``transformers`` ``modeling_llama``):
+RMSNorm, rotary embeddings with the ``rotate_half`` convention, grouped-query attention and a
+SwiGLU MLP. Parameter names are those of the old HF Flax LLaMA without the ``model`` prefix
+(see docs/contracts.md), and every projection is an ``nn.Dense`` so that a LoRA transform can
+intercept ``nn.Dense.__call__`` by module path. No LoRA or HAR code lives here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Dtype = Any
+
+_KERNEL_INIT = nn.initializers.normal(stddev=0.02)
+
+
+@dataclasses.dataclass(frozen=True)
+class RopeScaling:
+    """Rotary frequency scaling; ``rope_type`` is ``linear`` or ``llama3`` (HF's names)."""
+
+    rope_type: str
+    factor: float
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_position_embeddings: int = 8192
+
+
+@dataclasses.dataclass(frozen=True)
+class LlamaConfig:
+    """Architecture of a LLaMA-family checkpoint plus ``num_layers``, the decoder layers kept."""
+
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    head_dim: int
+    num_layers: int
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    rope_scaling: RopeScaling | None = None
+    max_position_embeddings: int = 2048
+    attention_bias: bool = False
+    mlp_bias: bool = False
+    attention_dropout: float = 0.0
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self):
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError(
+                f"LlamaConfig: num_attention_heads={self.num_attention_heads} must be a multiple "
+                f"of num_key_value_heads={self.num_key_value_heads} (grouped-query attention)."
+            )
+        if not 1 <= self.num_layers <= self.num_hidden_layers:
+            raise ValueError(
+                f"LlamaConfig: num_layers must be in [1, {self.num_hidden_layers}] "
+                f"(the checkpoint has num_hidden_layers={self.num_hidden_layers}), "
+                f"got {self.num_layers}."
+            )
+        if self.head_dim % 2:
+            raise ValueError(
+                f"LlamaConfig: rotary embeddings need an even head_dim, got {self.head_dim}."
+            )
+
+    @classmethod
+    def from_hf(cls, config: dict[str, Any], *, num_layers: int | None = None) -> LlamaConfig:
+        """Builds the config from an HF ``config.json`` dict (transformers 4.x or 5.x layout).
+
+        transformers 5 moved ``rope_theta``/``rope_scaling`` into ``rope_parameters``; both
+        spellings are accepted. Unsupported features raise instead of being ignored.
+        """
+        model_type = config.get("model_type", "llama")
+        if model_type != "llama":
+            raise ValueError(
+                f"LlamaConfig.from_hf: expected model_type 'llama', found {model_type!r}."
+            )
+        activation = config.get("hidden_act", "silu")
+        if activation != "silu":
+            raise ValueError(
+                f"LlamaConfig.from_hf: only hidden_act 'silu' (SwiGLU) is supported, "
+                f"found {activation!r}."
+            )
+        rope = dict(config.get("rope_parameters") or {})
+        legacy_scaling = config.get("rope_scaling") or {}
+        rope_theta = rope.get("rope_theta", config.get("rope_theta", 10000.0))
+        scaling_source = rope or legacy_scaling
+        rope_type = scaling_source.get("rope_type", scaling_source.get("type", "default"))
+        rope_scaling = None
+        if rope_type in ("linear", "llama3"):
+            rope_scaling = RopeScaling(
+                rope_type=rope_type,
+                factor=float(scaling_source["factor"]),
+                low_freq_factor=float(scaling_source.get("low_freq_factor", 1.0)),
+                high_freq_factor=float(scaling_source.get("high_freq_factor", 4.0)),
+                original_max_position_embeddings=int(
+                    scaling_source.get("original_max_position_embeddings", 8192)
+                ),
+            )
+        elif rope_type != "default":
+            raise ValueError(
+                f"LlamaConfig.from_hf: unsupported rope scaling type {rope_type!r} "
+                "(supported: default, linear, llama3)."
+            )
+        num_heads = int(config["num_attention_heads"])
+        hidden_size = int(config["hidden_size"])
+        total_layers = int(config["num_hidden_layers"])
+        head_dim = config.get("head_dim") or hidden_size // num_heads
+        return cls(
+            vocab_size=int(config["vocab_size"]),
+            hidden_size=hidden_size,
+            intermediate_size=int(config["intermediate_size"]),
+            num_hidden_layers=total_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=int(config.get("num_key_value_heads") or num_heads),
+            head_dim=int(head_dim),
+            num_layers=total_layers if num_layers is None else int(num_layers),
+            rms_norm_eps=float(config.get("rms_norm_eps", 1e-6)),
+            rope_theta=float(rope_theta),
+            rope_scaling=rope_scaling,
+            max_position_embeddings=int(config.get("max_position_embeddings", 2048)),
+            attention_bias=bool(config.get("attention_bias", False)),
+            mlp_bias=bool(config.get("mlp_bias", False)),
+            attention_dropout=float(config.get("attention_dropout", 0.0)),
+            tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+        )
+
+
+def rope_inverse_frequencies(config: LlamaConfig) -> np.ndarray:
+    """Per-pair inverse frequencies ``(head_dim // 2,)`` in float64, HF's default/linear/llama3."""
+    exponents = np.arange(0, config.head_dim, 2, dtype=np.float64) / config.head_dim
+    inv_freq = 1.0 / (config.rope_theta**exponents)
+    scaling = config.rope_scaling
+    if scaling is None:
+        return inv_freq
+    if scaling.rope_type == "linear":
+        return inv_freq / scaling.factor
+    # llama3: long wavelengths are slowed down by `factor`, short ones kept, a smooth ramp between.
+    old_context = scaling.original_max_position_embeddings
+    low_freq_wavelen = old_context / scaling.low_freq_factor
+    high_freq_wavelen = old_context / scaling.high_freq_factor
+    wavelen = 2 * math.pi / inv_freq
+    scaled = np.where(wavelen > low_freq_wavelen, inv_freq / scaling.factor, inv_freq)
+    smooth = (old_context / wavelen - scaling.low_freq_factor) / (
+        scaling.high_freq_factor - scaling.low_freq_factor
+    )
+    smoothed = (1 - smooth) * scaled / scaling.factor + smooth * scaled
+    is_medium = (wavelen >= high_freq_wavelen) & (wavelen <= low_freq_wavelen)
+    return np.where(is_medium, smoothed, scaled)
+
+
+def apply_rotary(x: jax.Array, positions: jax.Array, inv_freq: np.ndarray) -> jax.Array:
+    """Rotates ``x`` (B, T, heads, head_dim) with HF's ``rotate_half`` layout, in float32.
+
+    The two halves of each head are the (real, imaginary) parts, unlike llama.cpp's interleaved
+    layout; GGUF weights must be un-permuted on load to match.
+    """
+    angles = positions[:, None].astype(jnp.float32) * jnp.asarray(inv_freq, jnp.float32)[None, :]
+    angles = jnp.concatenate([angles, angles], axis=-1)  # (T, head_dim)
+    cos = jnp.cos(angles)[None, :, None, :]
+    sin = jnp.sin(angles)[None, :, None, :]
+    x32 = x.astype(jnp.float32)
+    first, second = jnp.split(x32, 2, axis=-1)
+    rotated = jnp.concatenate([-second, first], axis=-1)
+    return (x32 * cos + rotated * sin).astype(x.dtype)
+
+
+def causal_attention(
+    query: jax.Array,
+    key: jax.Array,
+    value: jax.Array,
+    *,
+    dropout_rate: float = 0.0,
+    deterministic: bool = True,
+    dropout_rng: jax.Array | None = None,
+) -> jax.Array:
+    """Causal attention on (B, T, heads, head_dim); ``key``/``value`` may have fewer heads (GQA).
+
+    Without dropout this is ``jax.nn.dot_product_attention`` (softmax in float32, fusable).
+    Dropout on the attention probabilities needs the weights explicitly, so that path is spelled
+    out with ``einsum``; both scale by ``1/sqrt(head_dim)``.
+    """
+    if deterministic or dropout_rate == 0.0:
+        return jax.nn.dot_product_attention(query, key, value, is_causal=True)
+    batch, length, num_heads, head_dim = query.shape
+    num_kv_heads = key.shape[2]
+    groups = num_heads // num_kv_heads
+    query = query.reshape(batch, length, num_kv_heads, groups, head_dim)
+    logits = jnp.einsum("btkgh,bskh->bkgts", query, key, preferred_element_type=jnp.float32)
+    logits = logits / np.sqrt(head_dim).astype(np.float32)
+    mask = jnp.tril(jnp.ones((length, key.shape[1]), dtype=bool))
+    logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(logits, axis=-1)
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
+    probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0).astype(value.dtype)
+    out = jnp.einsum("bkgts,bskh->btkgh", probs, value)
+    return out.reshape(batch, length, num_heads, head_dim)
+
+
+class RMSNorm(nn.Module):
+    """HF LlamaRMSNorm: normalise in float32, cast back, then scale by ``weight``."""
+
+    eps: float
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        weight = self.param("weight", nn.initializers.ones, (x.shape[-1],), self.param_dtype)
+        x32 = x.astype(jnp.float32)
+        x32 = x32 * jax.lax.rsqrt(jnp.mean(jnp.square(x32), axis=-1, keepdims=True) + self.eps)
+        return weight.astype(self.dtype) * x32.astype(self.dtype)
+
+
+def _dense(features: int, use_bias: bool, name: str, dtype: Dtype, param_dtype: Dtype):
+    return nn.Dense(
+        features,
+        use_bias=use_bias,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        kernel_init=_KERNEL_INIT,
+        name=name,
+    )
+
+
+class LlamaAttention(nn.Module):
+    config: LlamaConfig
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        cfg = self.config
+        batch, length, _ = x.shape
+        heads, kv_heads, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
+        bias = cfg.attention_bias
+        query = _dense(heads * head_dim, bias, "q_proj", self.dtype, self.param_dtype)(x)
+        key = _dense(kv_heads * head_dim, bias, "k_proj", self.dtype, self.param_dtype)(x)
+        value = _dense(kv_heads * head_dim, bias, "v_proj", self.dtype, self.param_dtype)(x)
+        query = query.reshape(batch, length, heads, head_dim)
+        key = key.reshape(batch, length, kv_heads, head_dim)
+        value = value.reshape(batch, length, kv_heads, head_dim)
+        positions = jnp.arange(length)
+        inv_freq = rope_inverse_frequencies(cfg)
+        query = apply_rotary(query, positions, inv_freq)
+        key = apply_rotary(key, positions, inv_freq)
+        use_dropout = not deterministic and cfg.attention_dropout > 0.0
+        out = causal_attention(
+            query,
+            key,
+            value,
+            dropout_rate=cfg.attention_dropout,
+            deterministic=deterministic,
+            dropout_rng=self.make_rng("dropout") if use_dropout else None,
+        )
+        out = out.reshape(batch, length, heads * head_dim)
+        return _dense(cfg.hidden_size, bias, "o_proj", self.dtype, self.param_dtype)(out)
+
+
+class LlamaMLP(nn.Module):
+    config: LlamaConfig
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        cfg = self.config
+        width, bias = cfg.intermediate_size, cfg.mlp_bias
+        gate = _dense(width, bias, "gate_proj", self.dtype, self.param_dtype)(x)
+        up = _dense(width, bias, "up_proj", self.dtype, self.param_dtype)(x)
+        return _dense(cfg.hidden_size, bias, "down_proj", self.dtype, self.param_dtype)(
+            nn.silu(gate) * up
+        )
+
+
+class LlamaDecoderLayer(nn.Module):
+    config: LlamaConfig
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        eps, dtypes = (
+            self.config.rms_norm_eps,
+            {"dtype": self.dtype, "param_dtype": self.param_dtype},
+        )
+        attn_in = RMSNorm(eps, name="input_layernorm", **dtypes)(x)
+        x = x + LlamaAttention(self.config, name="self_attn", **dtypes)(
+            attn_in, deterministic=deterministic
+        )
+        mlp_in = RMSNorm(eps, name="post_attention_layernorm", **dtypes)(x)
+        return x + LlamaMLP(self.config, name="mlp", **dtypes)(mlp_in)
+
+
+class LlamaLayerCollection(nn.Module):
+    """Holds the kept decoder layers under ``layers/{i}`` (HF Flax naming)."""
+
+    config: LlamaConfig
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        for index in range(self.config.num_layers):
+            layer = LlamaDecoderLayer(
+                self.config, dtype=self.dtype, param_dtype=self.param_dtype, name=str(index)
+            )
+            x = layer(x, deterministic=deterministic)
+        return x
+
+
+class LlamaModel(nn.Module):
+    """LLaMA decoder: ``inputs_embeds (B, T, D) -> hidden (B, T, D)`` after the final RMSNorm.
+
+    ``__call__`` never touches ``embed_tokens``; so ``init`` with ``__call__`` yields exactly the
+    tree ``load_backbone(..., with_embeddings=False)`` returns. ``embed``/``logits`` (and
+    ``lm_logits`` to initialise everything) exist for verification only.
+    """
+
+    config: LlamaConfig
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    def setup(self):
+        cfg = self.config
+        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
+        self.embed_tokens = nn.Embed(
+            cfg.vocab_size, cfg.hidden_size, embedding_init=_KERNEL_INIT, **dtypes
+        )
+        self.layers = LlamaLayerCollection(cfg, **dtypes)
+        self.norm = RMSNorm(cfg.rms_norm_eps, **dtypes)
+        if not cfg.tie_word_embeddings:
+            self.lm_head = nn.Dense(
+                cfg.vocab_size, use_bias=False, kernel_init=_KERNEL_INIT, **dtypes
+            )
+
+    def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        hidden = inputs_embeds.astype(self.dtype)
+        return self.norm(self.layers(hidden, deterministic=deterministic))
+
+    def embed(self, input_ids: jax.Array) -> jax.Array:
+        return self.embed_tokens(input_ids)
+
+    def logits(self, hidden: jax.Array) -> jax.Array:
+        if self.config.tie_word_embeddings:
+            return self.embed_tokens.attend(hidden)
+        return self.lm_head(hidden)
+
+    def lm_logits(self, input_ids: jax.Array, *, deterministic: bool = True) -> jax.Array:
+        """Token ids -> next-token logits; touches every parameter (use it to ``init`` all)."""
+        return self.logits(self(self.embed(input_ids), deterministic=deterministic))

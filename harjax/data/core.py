@@ -14,6 +14,7 @@ import abc
 import dataclasses
 import fractions
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import scipy.signal
 import tensorflow_datasets as tfds
+from etils import epath
 
 from harjax.data import labels as labels_lib
 
@@ -483,6 +485,12 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             raise DataError(f"{type(self).__name__}.CHANNELS={self.CHANNELS}: expected canonical")
         if not self.CLASS_NAMES:
             raise DataError(f"{type(self).__name__}.CLASS_NAMES is empty")
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # tfds's own lookup imports `importlib_resources`, which tfds does not declare.
+        return epath.Path(inspect.getfile(cls))
 
     # --- what a dataset builder writes ------------------------------------------------------
 

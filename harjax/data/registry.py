@@ -1,0 +1,68 @@
+"""Dataset names -> builders: the one place a `--dataset` string is interpreted.
+
+Builder modules are imported lazily, so selecting the embedded dataset never imports (or
+requires) the parsers of the six benchmarks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+from harjax.data.core import DataError, HARBuilder, HARConfig
+
+DEFAULT_DATASET = "smartwatch"
+CSV_PREFIX = "csv:"
+
+# name -> (module under harjax.data, builder class)
+BUILDERS: dict[str, tuple[str, str]] = {
+    "smartwatch": ("smartwatch", "Smartwatch"),
+    "uci_har": ("uci_har", "UciHar"),
+    "hhar": ("hhar", "Hhar"),
+    "motionsense": ("motionsense", "MotionSense"),
+    "realworld": ("realworld", "RealWorld"),
+    "pamap2": ("pamap2", "Pamap2"),
+    "wisdm": ("wisdm", "Wisdm"),
+}
+
+
+def default_data_dir() -> Path:
+    """`$HARJAX_DATA_DIR`, else `~/.cache/harjax/tfds`: where prepared datasets are kept."""
+    root = os.environ.get("HARJAX_DATA_DIR") or Path.home() / ".cache" / "harjax" / "tfds"
+    return Path(root).expanduser()
+
+
+def builder_class(name: str) -> type[HARBuilder]:
+    """The builder class registered under `name` (imported on first use)."""
+    if name not in BUILDERS:
+        raise DataError(
+            f"unknown dataset {name!r}; expected one of {sorted(BUILDERS)} or "
+            f"'{CSV_PREFIX}/path/to/folder'"
+        )
+    module_name, class_name = BUILDERS[name]
+    module = importlib.import_module(f"harjax.data.{module_name}")
+    return getattr(module, class_name)
+
+
+def get_builder(
+    name_or_spec: str = DEFAULT_DATASET,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    config: HARConfig | None = None,
+    manual_dir: str | os.PathLike | None = None,
+) -> HARBuilder:
+    """A builder for a dataset name or `csv:/path/to/folder`, not yet prepared."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    config = config if config is not None else HARConfig()
+    if name_or_spec.startswith(CSV_PREFIX):
+        from harjax.data.csv_folder import CsvFolder
+
+        folder = name_or_spec[len(CSV_PREFIX) :]
+        if not folder:
+            raise DataError(
+                f"dataset spec {name_or_spec!r}: expected '{CSV_PREFIX}/path/to/folder'"
+            )
+        return CsvFolder(folder, config=config, data_dir=data_dir)
+    cls = builder_class(name_or_spec)
+    return cls(config=config, data_dir=data_dir, manual_dir=manual_dir)

@@ -182,21 +182,23 @@ def causal_attention(
     dropout_rate: float = 0.0,
     deterministic: bool = True,
     dropout_rng: jax.Array | None = None,
+    scale: float | None = None,
 ) -> jax.Array:
     """Causal attention on (B, T, heads, head_dim); ``key``/``value`` may have fewer heads (GQA).
 
     Without dropout this is ``jax.nn.dot_product_attention`` (softmax in float32, fusable).
     Dropout on the attention probabilities needs the weights explicitly, so that path is spelled
-    out with ``einsum``; both scale by ``1/sqrt(head_dim)``.
+    out with ``einsum``. Logits are multiplied by ``scale`` (default ``1/sqrt(head_dim)``).
     """
-    if deterministic or dropout_rate == 0.0:
-        return jax.nn.dot_product_attention(query, key, value, is_causal=True)
     batch, length, num_heads, head_dim = query.shape
+    scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
+    if deterministic or dropout_rate == 0.0:
+        return jax.nn.dot_product_attention(query, key, value, scale=scale, is_causal=True)
     num_kv_heads = key.shape[2]
     groups = num_heads // num_kv_heads
     query = query.reshape(batch, length, num_kv_heads, groups, head_dim)
     logits = jnp.einsum("btkgh,bskh->bkgts", query, key, preferred_element_type=jnp.float32)
-    logits = logits / np.sqrt(head_dim).astype(np.float32)
+    logits = logits * np.float32(scale)
     mask = jnp.tril(jnp.ones((length, key.shape[1]), dtype=bool))
     logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(logits, axis=-1)

@@ -1,1 +1,106 @@
-"""Checkpoint readers: HF safetensors, HF Flax msgpack, GGUF -> Flax parameter trees."""
+"""Checkpoint readers: HF safetensors, HF Flax msgpack, GGUF -> Flax parameter trees.
+
+``load_backbone(spec)`` is the one entry point; see its docstring for the accepted specs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+
+from harjax.weights.common import (
+    ARCHITECTURES,
+    Backbone,
+    CheckpointError,
+    architecture_name,
+    content_hash,
+    flatten_params,
+    make_backbone,
+)
+
+__all__ = ["ARCHITECTURES", "Backbone", "CheckpointError", "content_hash", "load_backbone"]
+
+EMBEDDED_SMOLLM2 = "smollm2-135m"
+
+# owner/name or a bare legacy name such as "gpt2"; anything else is treated as a path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def load_backbone(
+    spec: str | Path,
+    *,
+    num_layers: int | None = None,
+    dtype: Any = jnp.float32,
+    with_embeddings: bool = False,
+    architecture: str | None = None,
+) -> Backbone:
+    """Loads a frozen pretrained backbone.
+
+    ``spec`` is one of: a local HF directory (``config.json`` + ``model.safetensors``, a
+    sharded ``model.safetensors.index.json``, or ``flax_model.msgpack``); a ``*.gguf`` file;
+    ``"smollm2-135m"`` (the embedded SmolLM2-135M-Instruct, works offline); or a hub id such as
+    ``"gpt2"`` (needs the Hugging Face hub). ``num_layers`` keeps the first layers only (default:
+    all). ``with_embeddings=False`` leaves out the token embedding and LM head (GPT-2 keeps
+    ``wpe``, which ``__call__`` uses). ``architecture`` ('gpt2'/'llama'), if given, must match.
+
+    The returned ``params`` are frozen weights: never differentiate with respect to them.
+    """
+    if architecture is not None and architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"load_backbone: architecture must be one of {ARCHITECTURES}, got {architecture!r}."
+        )
+    spec_text = str(spec)
+    path = Path(spec_text).expanduser()
+    if spec_text == EMBEDDED_SMOLLM2 or path.suffix == ".gguf":
+        from harjax.weights import gguf
+
+        if spec_text == EMBEDDED_SMOLLM2:
+            config, params = gguf.load_smollm2(
+                num_layers=num_layers, dtype=dtype, with_embeddings=with_embeddings
+            )
+            source = EMBEDDED_SMOLLM2
+        else:
+            if not path.is_file():
+                raise FileNotFoundError(f"load_backbone: GGUF file {path} does not exist.")
+            config, params = gguf.load_gguf(
+                path, num_layers=num_layers, dtype=dtype, with_embeddings=with_embeddings
+            )
+            source = str(path)
+        flat = flatten_params(params)
+    else:
+        from harjax.weights import hf
+
+        if path.is_dir():
+            directory = path
+        elif path.exists():
+            raise CheckpointError(
+                f"load_backbone: {path} is a file; pass the Hugging Face model directory that "
+                "holds it (with config.json), or a .gguf file."
+            )
+        elif _HUB_ID.match(spec_text) and not spec_text.startswith((".", "~")):
+            directory = hf.download_from_hub(spec_text)
+        else:
+            raise FileNotFoundError(
+                f"load_backbone: {spec_text!r} is neither an existing directory, a .gguf file, "
+                f"{EMBEDDED_SMOLLM2!r} nor a hub id."
+            )
+        config, flat, source = hf.load_hf_directory(
+            directory, num_layers=num_layers, with_embeddings=with_embeddings
+        )
+    found = architecture_name(config)
+    if architecture is not None and found != architecture:
+        raise CheckpointError(
+            f"load_backbone: {spec_text!r} is a {found} checkpoint ({source}), "
+            f"but a {architecture} backbone was requested."
+        )
+    return make_backbone(
+        config,
+        flat,
+        spec=spec_text,
+        source=source,
+        dtype=dtype,
+        with_embeddings=with_embeddings,
+    )

@@ -1,0 +1,77 @@
+"""Default experiment: the embedded smartwatch dataset on `smollm2-135m` (first 4 layers) + LoRA.
+
+Override anything from the command line, e.g.
+    python launch/train.py --config configs/default.py --config.lora.rank 4 --config.train.num_steps 200
+Sizes are chosen so the default k-shot sweep finishes on a 2-core CPU (see README).
+"""
+
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.dataset = "smartwatch"  # a registered name or csv:/path/to/folder
+    c.data = ml_collections.ConfigDict()
+    c.data.data_dir = ""  # '' -> $HARJAX_DATA_DIR or ~/.cache/harjax/tfds
+    c.data.manual_dir = ""
+    c.data.sample_rate = 50.0
+    c.data.window_length = 128
+    c.data.window_stride = 64
+    c.data.channels = "all"  # 'all' | 'acc'
+    c.data.label_key = "label"  # 'label' (the dataset's own) | 'common_label' (transfer)
+    c.data.val_fraction = 0.2
+    c.data.test_fraction = 0.2
+    c.data.split_seed = 0
+    c.data.split = "subject"  # 'subject' (seeded, subject-disjoint) | 'official'
+
+    c.backbone = ml_collections.ConfigDict()
+    c.backbone.spec = "smollm2-135m"
+    c.backbone.num_layers = 4  # layers kept (GPT4TS keeps 6 of GPT-2's 12)
+    c.backbone.dtype = "float32"  # compute dtype: 'bfloat16' on accelerators
+    c.backbone.param_dtype = "float32"  # storage of the frozen weights
+
+    c.model = ml_collections.ConfigDict()
+    c.model.variant = "pretrained"  # pretrained | random | none | scratch | classical
+    c.model.pooling = "mean"
+    c.model.head_dropout = 0.1
+    c.model.tune_norms = False
+    c.model.d_model_none = 128  # width of the 'none' variant (no backbone)
+
+    c.projection = ml_collections.ConfigDict()
+    c.projection.kernel_sizes = (3, 5, 9)
+    c.projection.channels = 32
+    c.projection.strides = (2, 2)
+    c.projection.output_scale_init = 1.0
+
+    c.lora = ml_collections.ConfigDict()
+    c.lora.rank = 8
+    c.lora.alpha = 16.0
+    c.lora.dropout = 0.0
+    c.lora.targets = ""  # '' -> the family's default attention projections
+
+    c.scratch = ml_collections.ConfigDict()
+    c.scratch.num_layers = 2
+    c.scratch.hidden_size = 128
+    c.scratch.intermediate_size = 256
+    c.scratch.num_heads = 4
+
+    c.classical = ml_collections.ConfigDict()
+    c.classical.num_trees = 300
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.learning_rate = 2e-3
+    c.optim.warmup_steps = 20
+    c.optim.weight_decay = 0.01
+    c.optim.grad_clip = 1.0
+    c.optim.label_smoothing = 0.0
+
+    c.train = ml_collections.ConfigDict()
+    c.train.batch_size = 32
+    c.train.num_steps = 300
+    c.train.eval_every = 50
+    c.train.eval_batch_size = 128
+    c.train.log_every = 10
+    c.train.checkpoint_every = 100
+    return c

@@ -1,7 +1,7 @@
 """Default experiment: the embedded smartwatch dataset on `smollm2-135m` (first 4 layers) + LoRA.
 
 Override anything from the command line, e.g.
-    python launch/train.py --config configs/default.py --config.lora.rank 4 --config.train.num_steps 200
+    python launch/train.py --config.lora.rank 4 --config.train.num_steps 200
 Sizes are chosen so the default k-shot sweep finishes on a 2-core CPU (see README).
 """
 

@@ -1,0 +1,199 @@
+"""Subject-disjoint splits: seeded train/val/test, official splits, leave-one-out protocols.
+
+Windows of one subject never straddle train and test: overlapping windows of the same person
+would let a model score by recognising the person, not the activity. Every split carries its
+subject lists (`to_dict`) so they are written down with the results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from harjax.data.core import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Window indices per part, and the subject names in each part."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    train_subjects: tuple[str, ...]
+    val_subjects: tuple[str, ...]
+    test_subjects: tuple[str, ...]
+    seed: int | None = None
+    kind: str = "subject"  # "subject", "official", "loso"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "seed": self.seed,
+            "train_subjects": list(self.train_subjects),
+            "val_subjects": list(self.val_subjects),
+            "test_subjects": list(self.test_subjects),
+            "num_windows": {"train": len(self.train), "val": len(self.val), "test": len(self.test)},
+        }
+
+
+def _names(subject_ids: Sequence[int], subject_names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(
+        subject_names[i] if i < len(subject_names) else str(i) for i in sorted(subject_ids)
+    )
+
+
+def _select(subjects: np.ndarray, chosen: Sequence[int], pool: np.ndarray) -> np.ndarray:
+    return pool[np.isin(subjects[pool], np.asarray(list(chosen), dtype=np.int64))]
+
+
+def subject_split(
+    subjects: np.ndarray,
+    subject_names: Sequence[str] = (),
+    *,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    indices: np.ndarray | None = None,
+) -> Split:
+    """Shuffles the subjects (seeded) and cuts them into train/val/test by fraction.
+
+    Each non-zero fraction gets at least one subject; train must keep at least one.
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    pool = np.arange(len(subjects)) if indices is None else np.asarray(indices, dtype=np.int64)
+    unique = np.unique(subjects[pool])
+    order = np.random.default_rng(seed).permutation(unique)
+    num_test = max(1, round(test_fraction * len(unique))) if test_fraction > 0 else 0
+    num_val = max(1, round(val_fraction * len(unique))) if val_fraction > 0 else 0
+    if num_test + num_val >= len(unique):
+        raise DataError(
+            f"subject_split: {len(unique)} subjects cannot give {num_val} validation + "
+            f"{num_test} test subjects (val_fraction={val_fraction}, "
+            f"test_fraction={test_fraction}) and keep one for training"
+        )
+    test, val, train = (
+        order[:num_test],
+        order[num_test : num_test + num_val],
+        order[num_test + num_val :],
+    )
+    return Split(
+        train=_select(subjects, train, pool),
+        val=_select(subjects, val, pool),
+        test=_select(subjects, test, pool),
+        train_subjects=_names(train, subject_names),
+        val_subjects=_names(val, subject_names),
+        test_subjects=_names(test, subject_names),
+        seed=seed,
+    )
+
+
+def official_split(ds, *, val_fraction: float = 0.15, seed: int = 0) -> Split:
+    """The dataset's own train/test split; validation subjects are carved from train."""
+    if ds.official_split is None or "train" not in ds.official_split:
+        raise DataError(f"{ds.name}: no official train/test split (has {ds.split_names})")
+    part = {name: i for i, name in enumerate(ds.split_names)}
+    train_pool = np.flatnonzero(ds.splits == part["train"])
+    test = np.flatnonzero(np.isin(ds.splits, [part[n] for n in ds.official_split if n != "train"]))
+    inner = subject_split(
+        ds.subjects,
+        ds.subject_names,
+        val_fraction=val_fraction,
+        test_fraction=0.0,
+        seed=seed,
+        indices=train_pool,
+    )
+    return Split(
+        train=inner.train,
+        val=inner.val,
+        test=test,
+        train_subjects=inner.train_subjects,
+        val_subjects=inner.val_subjects,
+        test_subjects=_names(np.unique(ds.subjects[test]), ds.subject_names),
+        seed=seed,
+        kind="official",
+    )
+
+
+def dataset_split(ds, *, val_fraction=0.15, test_fraction=0.15, seed=0, official=True) -> Split:
+    """The default protocol: the official split where one exists, else `subject_split`."""
+    if official and ds.official_split is not None:
+        return official_split(ds, val_fraction=val_fraction, seed=seed)
+    return subject_split(
+        ds.subjects,
+        ds.subject_names,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+    )
+
+
+def leave_one_subject_out(
+    subjects: np.ndarray, subject_names: Sequence[str] = ()
+) -> Iterator[Split]:
+    """One fold per subject: that subject is the test set, everyone else trains (no val)."""
+    subjects = np.asarray(subjects, dtype=np.int64)
+    unique = np.unique(subjects)
+    if len(unique) < 2:
+        raise DataError(f"leave_one_subject_out: needs >= 2 subjects, found {len(unique)}")
+    everything = np.arange(len(subjects))
+    for held_out in unique:
+        rest = unique[unique != held_out]
+        yield Split(
+            train=_select(subjects, rest, everything),
+            val=np.zeros(0, np.int64),
+            test=np.flatnonzero(subjects == held_out),
+            train_subjects=_names(rest, subject_names),
+            val_subjects=(),
+            test_subjects=_names([held_out], subject_names),
+            kind="loso",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetFold:
+    """One leave-one-dataset-out fold in the common label space."""
+
+    held_out: str
+    train: dict[str, np.ndarray]  # dataset name -> window indices with a common label
+    test: np.ndarray  # indices into the held-out dataset
+    dropped: dict[str, int]  # dataset name -> windows without a common label (-1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "held_out": self.held_out,
+            "train_windows": {name: len(idx) for name, idx in self.train.items()},
+            "test_windows": len(self.test),
+            "dropped_no_common_label": dict(self.dropped),
+        }
+
+
+def leave_one_dataset_out(datasets: Mapping[str, Any]) -> Iterator[DatasetFold]:
+    """Train on all datasets but one, test on that one; labels are `common_labels`.
+
+    Windows whose activity has no common equivalent (-1) are dropped and counted per dataset.
+    All datasets must serve the same channels (load accelerometer-only data with channels="acc").
+    """
+    if len(datasets) < 2:
+        raise DataError(f"leave_one_dataset_out: needs >= 2 datasets, found {list(datasets)}")
+    channels = {name: tuple(ds.channel_names) for name, ds in datasets.items()}
+    if len(set(channels.values())) > 1:
+        raise DataError(
+            f"leave_one_dataset_out: datasets serve different channels {channels}; "
+            "load them all with channels='acc'"
+        )
+    usable = {name: np.flatnonzero(ds.common_labels >= 0) for name, ds in datasets.items()}
+    dropped = {name: len(ds) - len(usable[name]) for name, ds in datasets.items()}
+    for name, indices in usable.items():
+        if len(indices) == 0:
+            raise DataError(f"leave_one_dataset_out: {name} has no window with a common label")
+    for held_out in datasets:
+        yield DatasetFold(
+            held_out=held_out,
+            train={name: idx for name, idx in usable.items() if name != held_out},
+            test=usable[held_out],
+            dropped=dropped,
+        )

@@ -159,7 +159,7 @@ def _ignore_reason(name: str, config: GPT2Config | LlamaConfig, sep: str) -> str
     layer = re.match(rf"^(?:h|layers){re.escape(sep)}(\d+){re.escape(sep)}", name)
     if layer and config.num_layers <= int(layer.group(1)) < config.num_hidden_layers:
         return "layer beyond num_layers"
-    if isinstance(config, GPT2Config) and re.search(r"attn\.(masked_)?bias$", name):
+    if isinstance(config, GPT2Config) and re.search(r"\.attn\.(masked_)?bias$", name):
         return "causal-mask buffer"
     if name.endswith("rotary_emb.inv_freq"):
         return "rotary buffer (recomputed from rope_theta)"
@@ -189,10 +189,12 @@ def _plan(
     Raises one error for missing and unexpected names; a checkpoint sharing no name with the
     map is reported as an architecture mismatch.
     """
-    matched, unexpected = {}, []
+    matched, unexpected, duplicated = {}, [], []
     for original in names:
         name = _strip_prefix(original, architecture, sep)
-        if name in table:
+        if name in matched:
+            duplicated.append(f"tensor {name!r} appears twice ({matched[name][0]!r}, {original!r})")
+        elif name in table:
             matched[name] = (original, table[name])
         elif _ignore_reason(name, config, sep) is None:
             unexpected.append(original)
@@ -202,8 +204,16 @@ def _plan(
             f"tensors (e.g. {next(iter(table))!r}) are present; found e.g. "
             f"{sorted(unexpected)[:3]}. Is config.json from a different architecture?"
         )
-    problems = [f"missing tensor {name!r}" for name in table if name not in matched]
-    problems += [f"unexpected tensor {name!r}" for name in sorted(unexpected)]
+    # Report missing names the way this file spells the others (with or without the prefix).
+    prefix = _PREFIXES[architecture] + sep
+    uses_prefix = any(original.startswith(prefix) for original, _ in matched.values())
+    problems = [
+        f"missing tensor {spelled!r}"
+        for name in table
+        if name not in matched
+        for spelled in [prefix + name if uses_prefix and name != "lm_head.weight" else name]
+    ]
+    problems += [f"unexpected tensor {name!r}" for name in sorted(unexpected)] + duplicated
     if problems:
         raise CheckpointError(
             f"{source}: checkpoint does not match the {architecture} key map:\n  "

@@ -204,7 +204,7 @@ def write_hhar(root: Path, streams: Sequence[HharStream], *, arrival_lag_ms: int
         for t, (x, y, z), gt in zip(stream.creation_ns, stream.xyz, gts, strict=True):
             arrival = int(t) // 1_000_000 + arrival_lag_ms
             rows.append(
-                f"{len(rows) - 1},{arrival},{int(t)},{x!r},{y!r},{z!r},"
+                f"{len(rows) - 1},{arrival},{int(t)},{float(x)!r},{float(y)!r},{float(z)!r},"
                 f"{stream.user},{stream.model},{stream.device},{gt}"
             )
     for name, rows in lines.items():

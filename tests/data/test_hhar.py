@@ -1,0 +1,235 @@
+"""HHAR builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harjax.data.core import DataError, HARConfig
+from harjax.data.hhar import CLASS_NAMES, Hhar
+from tests.data import archives_a as A
+
+ACC = np.array([0.5, -1.0, 9.7])  # m/s^2, Android units = canonical units
+GYRO = np.array([0.1, 0.2, -0.3])  # rad/s
+# (gt, seconds). 3.2 s -> 1 window of 128 at 50 Hz, 4.48 s -> 2, 5.76 s -> 3 (mid-range
+# lengths, so the jitter at the edges cannot change the count).
+PLAN = (
+    ("stand", 3.2),
+    ("null", 1.0),
+    ("sit", 3.2),
+    ("walk", 4.48),
+    ("null", 0.5),
+    ("walk", 3.2),
+    ("stairsup", 3.2),
+    ("stairsdown", 3.2),
+    ("bike", 5.76),
+)
+WINDOWS = {"stand": 1, "sit": 1, "walk": 3, "stairsup": 1, "stairsdown": 1, "bike": 3}
+# (user, model, device, nominal Hz): each device samples at its own rate.
+DEVICES = (
+    ("a", "nexus4", "nexus4_1", 200.0),
+    ("a", "samsungold", "samsungold_1", 50.0),
+    ("b", "gear", "gear_1", 100.0),
+)
+START_NS = 1_424_696_631_913_248_572
+
+
+def _labels(seconds: np.ndarray, plan) -> list[str]:
+    ends = np.cumsum([d for _, d in plan])
+    index = np.minimum(np.searchsorted(ends, seconds, side="right"), len(plan) - 1)
+    return [plan[i][0] for i in index]
+
+
+def _streams(user, model, device, rate, *, plan=PLAN, acc_fn=None, seed=0, jitter=0.1):
+    """Accelerometer and gyroscope streams of one device, offset by a fraction of a period."""
+    duration = sum(d for _, d in plan)
+    streams = []
+    for sensor, value, offset, fn in (
+        ("accelerometer", ACC, 0.0, acc_fn),
+        ("gyroscope", GYRO, 0.3, None),
+    ):
+        n = int(duration * rate) - 1
+        start = START_NS + int(offset * 1e9 / rate)
+        t_ns = A.irregular_times_ns(start, rate, n, jitter=jitter, seed=seed + len(streams))
+        seconds = (t_ns - START_NS) / 1e9
+        xyz = np.tile(value, (n, 1)) if fn is None else fn(seconds)
+        gt = _labels(seconds, plan)
+        streams.append(A.HharStream(user, model, device, sensor, t_ns, xyz, gt))
+    return streams
+
+
+def _all_streams():
+    return [s for i, d in enumerate(DEVICES) for s in _streams(*d, seed=10 * i)]
+
+
+def _prepare(tmp_path: Path, manual_dir: Path, config: HARConfig | None = None) -> Hhar:
+    builder = Hhar(config=config, data_dir=tmp_path / "tfds", manual_dir=manual_dir)
+    builder.download_and_prepare()
+    return builder
+
+
+def _records(builder):
+    source = builder.as_data_source()["full"]
+    return [source[i] for i in range(len(source))]
+
+
+def _manual(tmp_path: Path, streams, *, official=False) -> Path:
+    tree = A.write_hhar(tmp_path / "raw", streams)
+    manual = tmp_path / "manual"
+    manual.mkdir(exist_ok=True)
+    A.write_hhar_zip(tree, manual, official=official)
+    return manual
+
+
+def test_windows_labels_subjects_devices_units(tmp_path):
+    streams = _all_streams()
+    builder = _prepare(tmp_path, _manual(tmp_path, streams, official=True))
+    records = _records(builder)
+    assert len(records) == len(DEVICES) * sum(WINDOWS.values())
+    for device in ("nexus4_1", "samsungold_1", "gear_1"):
+        mine = [r for r in records if r["device"].decode() == device]
+        counts = {name: 0 for name in CLASS_NAMES}
+        for r in mine:
+            counts[CLASS_NAMES[r["label"]]] += 1
+        assert counts == WINDOWS, device
+        position = {"gear_1": "wrist"}.get(device, "waist")
+        assert {r["position"].decode() for r in mine} == {position}
+    subjects = builder.info.metadata["subject_names"]
+    assert subjects == ["a", "b"]
+    gear = [r for r in records if r["device"] == b"gear_1"]
+    assert {int(r["subject"]) for r in gear} == {subjects.index("b")}
+    for r in records:  # constant raw values come out unchanged, in canonical order
+        assert r["signal"].shape == (128, 6)
+        np.testing.assert_allclose(r["signal"], np.tile(np.r_[ACC, GYRO], (128, 1)), rtol=1e-5)
+    common = {CLASS_NAMES[r["label"]]: int(r["common_label"]) for r in records}
+    assert common["stairsdown"] == 2 and common["bike"] == 7
+
+    # Every `null` row is counted per file, none silently lost.
+    dropped = builder.info.metadata["report"]["rows_dropped"]["gt is null"]
+    for file_name in ("Phones_accelerometer.csv", "Phones_gyroscope.csv", "Watch_gyroscope.csv"):
+        want = sum(list(s.gt).count("null") for s in streams if s.file_name == file_name)
+        got = sum(n for where, n in dropped.items() if where.endswith(file_name))
+        assert got == want > 0, file_name
+
+
+def test_device_and_position_subsets(tmp_path):
+    manual = _manual(tmp_path, _all_streams())
+    builder = _prepare(tmp_path, manual, HARConfig(devices=("samsungold_1",)))
+    assert {r["device"] for r in _records(builder)} == {b"samsungold_1"}
+    assert len(_records(builder)) == sum(WINDOWS.values())
+    assert builder.info.metadata["report"]["recordings_excluded"]
+    builder = _prepare(tmp_path / "w", manual, HARConfig(positions=("wrist",)))
+    assert {r["device"] for r in _records(builder)} == {b"gear_1"}
+
+
+def test_sine_keeps_frequency_and_is_anti_aliased(tmp_path):
+    freq, alias_source = 3.125, 60.0  # 3.125 Hz = bin 8 of a 128-window at 50 Hz
+    plan = (("walk", 13.76),)  # 688 samples at 50 Hz: mid-range for 9 windows
+
+    def acc_fn(seconds):
+        x = np.sin(2 * np.pi * freq * seconds) + 0.5 * np.sin(2 * np.pi * alias_source * seconds)
+        return np.column_stack([x, np.zeros_like(x), np.full_like(x, 9.8)])
+
+    streams = _all_streams()
+    streams += _streams("c", "s3", "s3_1", 150.0, plan=plan, acc_fn=acc_fn, seed=99, jitter=0.02)
+    builder = _prepare(tmp_path, _manual(tmp_path, streams))
+    sine = [r["signal"][:, 0] for r in _records(builder) if r["device"] == b"s3_1"]
+    assert len(sine) == (688 - 128) // 64 + 1
+    hz = np.fft.rfftfreq(128, d=1 / 50.0)
+    for x in sine:
+        amplitude = 2 * np.abs(np.fft.rfft(x)) / 128
+        assert hz[np.argmax(amplitude)] == pytest.approx(freq)
+        assert amplitude[8] == pytest.approx(1.0, abs=0.05)
+        # 60 Hz would alias to 10 Hz without the anti-aliasing filter (amplitude ~0.5).
+        assert amplitude[(hz > 8.5) & (hz < 11.5)].max() < 0.05
+
+
+def _edit_line(path: Path, number: int, edit) -> None:
+    lines = path.read_text().splitlines()
+    lines[number - 1] = edit(lines[number - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _field(index: int, value: str):
+    return lambda line: ",".join(value if i == index else f for i, f in enumerate(line.split(",")))
+
+
+PHONES_ACC = "Activity recognition exp/Phones_accelerometer.csv"
+WATCH_GYRO = "Activity recognition exp/Watch_gyroscope.csv"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda t: _edit_line(t / PHONES_ACC, 5, lambda s: s.rsplit(",", 1)[0]),
+            r"Phones_accelerometer.csv:5: expected 10 columns, found 9",
+        ),
+        (
+            lambda t: _edit_line(t / WATCH_GYRO, 7, _field(9, "jump")),
+            r"Watch_gyroscope.csv:7: unknown activity 'jump'",
+        ),
+        (
+            lambda t: _edit_line(t / PHONES_ACC, 9, _field(4, "inf")),
+            r"Phones_accelerometer.csv:9: inf in x/y/z",
+        ),
+        (
+            lambda t: _edit_line(t / PHONES_ACC, 1, lambda s: s.replace("gt", "label")),
+            r"Phones_accelerometer.csv:1: expected header Index,.*,gt, found .*,label",
+        ),
+        (
+            lambda t: (t / WATCH_GYRO).unlink(),
+            r"expected exactly one file '.../Watch_gyroscope.csv'",
+        ),
+    ],
+    ids=["column_count", "unknown_activity", "inf", "header", "missing_file"],
+)
+def test_bad_input_names_file_and_line(tmp_path, edit, message):
+    tree = A.write_hhar(tmp_path / "raw", _all_streams())
+    edit(tree)
+    with pytest.raises(DataError, match=message):
+        _prepare(tmp_path, tree)  # the extracted folder is accepted too
+
+
+def test_all_nan_channel_corrupt_zip_and_empty_class(tmp_path):
+    streams = _all_streams()
+    for s in streams:
+        if s.device == "gear_1" and s.sensor == "gyroscope":
+            s.xyz = s.xyz.copy()
+            s.xyz[:, 2] = np.nan
+    with pytest.raises(
+        DataError,
+        match=r"Watch_accelerometer.csv \+ .*Watch_gyroscope.csv "
+        r"\(user b, device gear_1\), lines .*gyro_z.*all NaN",
+    ):
+        _prepare(tmp_path, _manual(tmp_path, streams))
+
+    manual = tmp_path / "bad"
+    manual.mkdir()
+    (manual / "Activity recognition exp.zip").write_bytes(b"not a zip at all")
+    with pytest.raises(DataError, match=r"Activity recognition exp.zip: not a readable zip"):
+        _prepare(tmp_path / "b", manual)
+
+    no_bike = tuple((gt if gt != "bike" else "null", d) for gt, d in PLAN)
+    streams = [s for i, d in enumerate(DEVICES) for s in _streams(*d, plan=no_bike, seed=i)]
+    with pytest.raises(DataError, match=r"classes \['bike'\] have no windows"):
+        _prepare(tmp_path / "c", _manual(tmp_path / "c", streams))
+
+
+def test_first_download_records_its_checksum(tmp_path):
+    archive = A.write_hhar_zip(
+        A.write_hhar(tmp_path / "raw", _all_streams()), tmp_path, official=True
+    )
+    builder = Hhar(data_dir=tmp_path / "tfds", manual_dir=tmp_path / "nothing-here")
+    builder.URL = archive.as_uri()  # a file:// URL stands in for the UCI server
+    builder.download_and_prepare()
+    record = tmp_path / "tfds" / "downloads" / (Hhar.ARCHIVE_NAME + ".sha256")
+    assert len(record.read_text().strip()) == 64
+    archive.write_bytes(archive.read_bytes() + b"tampered")
+    (tmp_path / "tfds" / "downloads" / Hhar.ARCHIVE_NAME).unlink()
+    again = Hhar(config=HARConfig(window_stride=32), data_dir=tmp_path / "tfds")
+    again.URL = archive.as_uri()
+    with pytest.raises(DataError, match=r"sha256 .*, expected .*\.sha256"):
+        again.download_and_prepare()

@@ -109,8 +109,8 @@ def _hash_tree(tree: Params) -> str:
 
 
 def _check_same_structure(expected: Params, found: Params, where: str) -> None:
-    exp = {p: s.shape for p, s in zip(lora.param_paths(expected), jax.tree.leaves(expected))}
-    got = {p: s.shape for p, s in zip(lora.param_paths(found), jax.tree.leaves(found))}
+    exp = {p: tuple(v.shape) for p, v in lora.flatten(expected).items()}
+    got = {p: tuple(v.shape) for p, v in lora.flatten(found).items()}
     missing, unexpected = sorted(exp.keys() - got.keys()), sorted(got.keys() - exp.keys())
     shapes = [
         f"{p}: expected {exp[p]}, found {got[p]}"

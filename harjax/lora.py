@@ -201,6 +201,16 @@ def trainable_predicate(patterns: list[str]) -> Callable[[str], bool]:
     return lambda path: any(p.search(path) for p in compiled)
 
 
+def flatten(tree: Params) -> dict[str, Any]:
+    """{'a/b/c': leaf} for every leaf of a nested dict."""
+    return {"/".join(map(str, path)): leaf for path, leaf in _flatten(tree).items()}
+
+
+def unflatten(flat: Mapping[str, Any]) -> Params:
+    """Inverse of `flatten`."""
+    return _unflatten({tuple(path.split("/")): leaf for path, leaf in flat.items()})
+
+
 def param_paths(tree: Params) -> list[str]:
     return sorted("/".join(map(str, path)) for path in _flatten(tree))
 

@@ -35,10 +35,7 @@ def main(out_path: str) -> None:
         batch = jax.device_put(batch, train.batch_sharding(mesh))
         state, metrics = step(state, built.frozen, batch)
         losses.append(float(metrics["loss"]))
-    flat = {
-        p: np.asarray(v)
-        for p, v in zip(lora.param_paths(state.params), jax.tree.leaves(state.params))
-    }
+    flat = {p: np.asarray(v) for p, v in lora.flatten(state.params).items()}
     np.savez(out_path, losses=np.asarray(losses), num_devices=len(jax.devices()), **flat)
 
 

@@ -85,10 +85,10 @@ def read_csv(path: Path) -> CsvTable:
         raise DataError(f"{path}:{line}: empty timestamp")
     steps = np.diff(timestamps)
     if (steps <= 0).any():
-        line = int(np.flatnonzero(steps <= 0)[0]) + 3
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1  # data row; file line = row + 2
         raise DataError(
-            f"{path}:{line}: timestamps must increase strictly, found {timestamps[line - 2]!r} "
-            f"after {timestamps[line - 3]!r}"
+            f"{path}:{row + 2}: timestamps must increase strictly, found "
+            f"{float(timestamps[row])} after {float(timestamps[row - 1])}"
         )
     signal = np.stack([values[name] for name in numeric[1:]], axis=1)
     for name in ("label", "subject"):

@@ -1,0 +1,127 @@
+"""Bring-your-own CSV folders: 6-channel, accelerometer-only, irregular, and bad inputs."""
+
+import os
+
+import numpy as np
+import pytest
+
+from harjax.data import pipeline
+from harjax.data.core import DataError
+from harjax.data.csv_folder import CsvFolder
+
+HEADER6 = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
+
+
+def write_csv(path, t, signal, labels, subject, header=HEADER6):
+    rows = [header]
+    for time, values, label in zip(t, signal, labels):
+        rows.append(",".join([f"{time:.6f}", *(f"{v:.6f}" for v in values), label, subject]))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def sine(t, freq, channels):
+    return np.stack([np.sin(2 * np.pi * freq * t) + c for c in range(channels)], 1)
+
+
+def make_folder(root, *, channels=6, irregular=False):
+    """3 subjects; s1 changes label mid-file; s3 at 100 Hz; optional jittered timestamps."""
+    root.mkdir()
+    header = HEADER6 if channels == 6 else HEADER6.replace(",gyro_x,gyro_y,gyro_z", "")
+    rng = np.random.default_rng(0)
+    for subject, rate in (("s1", 50.0), ("s2", 50.0), ("s3", 100.0)):
+        n = int(20 * rate)
+        t = np.arange(n) / rate
+        if irregular:
+            t = np.cumsum(rng.uniform(0.5, 1.5, n)) / rate
+        labels = ["walk"] * (n // 2) + ["sit"] * (n - n // 2) if subject == "s1" else ["sit"] * n
+        write_csv(root / f"{subject}.csv", t, sine(t, 2.0, channels), labels, subject, header)
+    return root
+
+
+def test_six_channel_folder(tmp_path):
+    folder = make_folder(tmp_path / "six")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    assert ds.class_names == ("sit", "walk") and ds.num_channels == 6
+    assert ds.subject_names == ("s1", "s2", "s3")
+    # s1: two runs of 10 s (500 samples) -> 6 windows each; s2 20 s -> 14; s3 100 Hz -> 14
+    assert len(ds) == 6 + 6 + 14 + 14
+    assert (ds.labels == 1).sum() == 6
+    walk = ds.common_labels[ds.labels == 1]
+    assert (walk == 0).all() and (ds.common_labels[ds.labels == 0] == 3).all()  # walk, sit
+    signals = ds.read_signals(np.arange(len(ds)))
+    spectrum = np.abs(np.fft.rfft(signals[:, :, 0] - signals[:, :, 0].mean(1, keepdims=True)))
+    peaks = np.fft.rfftfreq(128, 1 / 50)[spectrum.argmax(1)]
+    assert np.allclose(peaks, 2.0, atol=0.4)
+    np.testing.assert_allclose(signals[..., 5].mean(), 5.0, atol=0.05)  # channel order kept
+
+
+def test_acc_only_folder_and_channel_errors(tmp_path):
+    folder = make_folder(tmp_path / "acc", channels=3)
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    assert ds.channel_names == ("acc_x", "acc_y", "acc_z")
+    assert ds.read_signals([0]).shape == (1, 128, 3)
+    with pytest.raises(DataError, match="accelerometer-only"):
+        pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", channels="acc_gyro")
+
+
+def test_irregular_timestamps_are_resampled(tmp_path):
+    folder = make_folder(tmp_path / "irr", irregular=True)
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    signals = ds.read_signals(np.arange(len(ds)))
+    spectrum = np.abs(np.fft.rfft(signals[:, :, 0] - signals[:, :, 0].mean(1, keepdims=True)))
+    assert np.allclose(np.fft.rfftfreq(128, 1 / 50)[spectrum.argmax(1)], 2.0, atol=0.4)
+    assert len(ds) > 30
+
+
+def test_editing_the_folder_reprepares(tmp_path):
+    folder = make_folder(tmp_path / "edit")
+    first = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    (folder / "s2.csv").unlink()
+    second = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    assert len(second) == len(first) - 14
+    assert first.builder.data_dir != second.builder.data_dir
+
+
+def set_field(lines, line_index, field, value):
+    fields = lines[line_index].split(",")
+    fields[field] = value
+    return lines[:line_index] + [",".join(fields)] + lines[line_index + 1 :]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda lines: [lines[0].replace(",label", ",activity")] + lines[1:], r":1: missing"),
+        (lambda lines: lines[:5] + [lines[5].replace("0.", "x.", 1)] + lines[6:], r":6: column"),
+        (lambda lines: lines[:3] + [lines[2]] + lines[4:], r":4: timestamps must increase"),
+        (lambda lines: set_field(lines, 7, 2, "inf"), r":8: column 'acc_y' holds inf"),
+        (lambda lines: set_field(lines, 9, 8, ""), r":10: empty subject"),
+        (lambda lines: set_field(lines, 3, 3, "1,2"), r":4: 10 fields, expected 9"),
+        (lambda lines: lines[:1], "header only"),
+    ],
+)
+def test_bad_input_names_file_and_line(tmp_path, edit, message):
+    folder = make_folder(tmp_path / "bad")
+    path = folder / "s1.csv"
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+    with pytest.raises(DataError, match=rf"s1\.csv{message}" if message[0] == ":" else message):
+        CsvFolder(folder, data_dir=tmp_path / "tfds").download_and_prepare()
+
+
+def test_empty_folder_and_mixed_channels(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty folder"):
+        CsvFolder(tmp_path / "empty")
+    folder = make_folder(tmp_path / "mixed")
+    t = np.arange(500) / 50
+    write_csv(
+        folder / "z.csv",
+        t,
+        sine(t, 1, 3),
+        ["sit"] * 500,
+        "s9",
+        HEADER6.replace(",gyro_x,gyro_y,gyro_z", ""),
+    )
+    with pytest.raises(DataError, match=r"disagree on gyro.*z\.csv"):
+        CsvFolder(folder)
+    assert os.path.exists(folder / "z.csv")

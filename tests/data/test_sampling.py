@@ -1,0 +1,39 @@
+"""k-shot and label-fraction sampling: exact, nested, deterministic, clear errors."""
+
+import numpy as np
+import pytest
+
+from harjax.data.core import DataError
+from harjax.data.sampling import k_shot, label_fraction
+
+LABELS = np.array([0] * 30 + [1] * 12 + [2] * 5)
+NAMES = ("walk", "sit", "jump")
+POOL = np.arange(3, len(LABELS))  # the first three windows are not in the pool
+
+
+def test_k_shot_exact_and_from_pool():
+    chosen = k_shot(LABELS, POOL, 4, seed=0, class_names=NAMES)
+    assert np.bincount(LABELS[chosen]).tolist() == [4, 4, 4]
+    assert set(chosen) <= set(POOL) and len(set(chosen)) == 12
+
+
+def test_k_shot_nested_and_deterministic():
+    sets = {k: set(k_shot(LABELS, POOL, k, seed=7, class_names=NAMES)) for k in (1, 2, 5)}
+    assert sets[1] <= sets[2] <= sets[5]
+    assert set(k_shot(LABELS, POOL[::-1], 5, seed=7, class_names=NAMES)) == sets[5]
+    assert set(k_shot(LABELS, POOL, 5, seed=8, class_names=NAMES)) != sets[5]
+
+
+def test_k_shot_too_large_names_class_and_count():
+    with pytest.raises(DataError, match=r"class 'jump' has 5 windows.*k=6"):
+        k_shot(LABELS, POOL, 6, seed=0, class_names=NAMES)
+
+
+def test_label_fraction_stratified_nested_at_least_one():
+    small = label_fraction(LABELS, POOL, 0.01, seed=1)
+    large = label_fraction(LABELS, POOL, 0.5, seed=1)
+    assert np.bincount(LABELS[small]).tolist() == [1, 1, 1]
+    assert np.bincount(LABELS[large]).tolist() == [14, 6, 2]  # round(0.5 * count)
+    assert set(small) <= set(large) <= set(POOL)
+    with pytest.raises(DataError, match="fraction"):
+        label_fraction(LABELS, POOL, 0.0, seed=1)

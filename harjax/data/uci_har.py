@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 class ArchiveMembers:
     """Read-only view of a dataset's files: a folder, a zip, or zips nested in a zip.
 
-    Names are POSIX paths relative to the archive root. macOS junk (`__MACOSX/`, `._*`,
-    `.DS_Store`) is not listed. Members named in `nested` (e.g. the UCI repository's
+    Names are POSIX paths relative to the archive root (for a folder: its parent, so that the
+    folder's name is kept as in a zip of it). macOS junk (`__MACOSX/`, `._*`, `.DS_Store`) is
+    not listed. Members named in `nested` (e.g. the UCI repository's
     `UCI HAR Dataset.zip` inside its download) are extracted to a temporary file once and
     their members listed as `<inner.zip>/<name>`. Use as a context manager.
     """
@@ -63,8 +64,11 @@ class ArchiveMembers:
         self._zips: dict[str, zipfile.ZipFile] = {}  # prefix ("" or "inner.zip/") -> open zip
         self._tmp = tempfile.TemporaryDirectory(prefix="harjax-archive-")
         if self.path.is_dir():
+            # Names keep the folder's own name, as a zip of that folder would.
             self._dir_names = [
-                p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file()
+                p.relative_to(self.path.parent).as_posix()
+                for p in self.path.rglob("*")
+                if p.is_file()
             ]
         elif self.path.is_file():
             self._dir_names = []
@@ -102,7 +106,7 @@ class ArchiveMembers:
 
     def describe(self, name: str) -> str:
         """`archive!member` for error messages."""
-        return str(self.path / name) if self.path.is_dir() else f"{self.path}!{name}"
+        return str(self.path.parent / name) if self.path.is_dir() else f"{self.path}!{name}"
 
     def locate(self, relative: str) -> str:
         """The member whose path ends with `relative` (any root folder above it); DataError if
@@ -117,7 +121,7 @@ class ArchiveMembers:
 
     def open(self, name: str) -> BinaryIO:
         if self.path.is_dir():
-            return open(self.path / name, "rb")
+            return open(self.path.parent / name, "rb")
         prefix = max((p for p in self._zips if name.startswith(p)), key=len)
         try:
             return self._zips[prefix].open(name[len(prefix) :])

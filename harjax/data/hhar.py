@@ -229,7 +229,8 @@ class Hhar(HARBuilder):
             rate = float(
                 round(max(nominal_rate(t_acc, source=where), nominal_rate(t_gyro, source=where)))
             )
-            gyro_labels = np.asarray(gyro.labels, dtype=object)[gyro.gt[gyro_rows]]
+            gyro_codes = gyro.gt[gyro_rows]  # compared as codes: the files' dictionaries differ
+            gyro_code = {name: code for code, name in enumerate(gyro.labels)}
             used_gyro = np.zeros(len(gyro_rows), dtype=bool)
             for run, (start, stop, code) in enumerate(split_on_label_change(acc.gt[acc_rows])):
                 label = acc.labels[code]
@@ -237,7 +238,8 @@ class Hhar(HARBuilder):
                     continue
                 first = np.searchsorted(t_gyro, t_acc[start], side="left")
                 last = np.searchsorted(t_gyro, t_acc[stop - 1], side="right")
-                picked = first + np.flatnonzero(gyro_labels[first:last] == label)
+                wanted = gyro_code.get(label, -1)
+                picked = first + np.flatnonzero(gyro_codes[first:last] == wanted)
                 if len(picked) < 2 or stop - start < 2:
                     report.drop_rows(
                         "accelerometer run without gyroscope overlap", acc.where, stop - start
@@ -266,7 +268,7 @@ class Hhar(HARBuilder):
                         device=device,
                         position=position,
                     )
-            unused = int(np.sum(~used_gyro & (gyro_labels != NULL)))
+            unused = int(np.sum(~used_gyro & (gyro_codes != gyro_code.get(NULL, -1))))
             if unused:
                 report.drop_rows(
                     "gyroscope rows outside an accelerometer run of the same gt", gyro.where, unused

@@ -10,8 +10,8 @@ from harjax.data.normalization import compute_stats
 HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
 
 
-@pytest.fixture(scope="module")
-def ds(tmp_path_factory):
+@pytest.fixture(scope="module", params=[True, False], ids=["in_memory", "streaming"])
+def ds(request, tmp_path_factory):
     """4 subjects x 2 classes x 12 s at 50 Hz: 4 * 2 * 8 = 64 windows.
 
     Channel 0 holds 10 * subject + label, channel 1 the time: (ch0, ch1) at a window's first
@@ -28,7 +28,11 @@ def ds(tmp_path_factory):
                 for ti, row in zip(t, value)
             ]
             (folder / f"s{subject}_{label}.csv").write_text("\n".join(lines) + "\n")
-    return pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path_factory.mktemp("tfds"))
+    dataset = pipeline.load_dataset(
+        f"csv:{folder}", data_dir=tmp_path_factory.mktemp("tfds"), in_memory=request.param
+    )
+    assert (dataset.signals is not None) == request.param
+    return dataset
 
 
 def _ids(batch):

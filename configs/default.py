@@ -74,4 +74,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.eval_batch_size = 128
     c.train.log_every = 10
     c.train.checkpoint_every = 100
+    c.train.max_eval_windows = 0  # validation windows per eval (0 = all); a seeded subsample
     return c

@@ -1,0 +1,111 @@
+"""Orbax checkpoints of what trains — never the frozen backbone.
+
+A checkpoint at step s holds:
+    state   the trainable tree (projection, LoRA, head), optimizer state, step, rng
+    best    the trainable tree with the best validation macro-F1 so far
+    meta    JSON: data-iterator position, validation curve, best step/score, and the backbone's
+            spec and content hash
+
+The backbone is recorded by spec and content hash and re-loaded by the caller; restoring onto a
+backbone with another hash is an error (LoRA adapters trained on one set of frozen weights mean
+nothing on another). Every process calls `save` (orbax coordinates multi-host writes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from harjax import lora
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class BackboneMismatchError(ValueError):
+    """The checkpoint was trained on a different frozen backbone."""
+
+
+def _to_host(tree):
+    return jax.tree.map(lambda x: np.asarray(jax.device_get(x)), tree)
+
+
+class RunCheckpointer:
+    """Saves/restores one training run under `workdir/checkpoints/<step>`."""
+
+    def __init__(self, workdir: str | os.PathLike, *, max_to_keep: int = 2):
+        self.directory = Path(workdir).absolute() / CHECKPOINT_DIR
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep, create=True, enable_async_checkpointing=False
+            ),
+            item_names=("state", "best", "meta"),
+        )
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, step: int, state, best, meta: dict[str, Any]) -> None:
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(_to_host(state)),
+                best=ocp.args.StandardSave(_to_host(best)),
+                meta=ocp.args.JsonSave(meta),
+            ),
+            force=True,
+        )
+        self.manager.wait_until_finished()
+
+    def restore(self, state_like, best_like, *, backbone_hash: str, step: int | None = None):
+        """Returns (state, best, meta) at `step` (default latest); checks the backbone hash."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+            "meta"
+        ]
+        check_backbone(meta, backbone_hash, self.directory / str(step))
+        abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_host(tree))
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract(state_like)),
+                best=ocp.args.StandardRestore(abstract(best_like)),
+            ),
+        )
+        return restored["state"], restored["best"], meta
+
+    def close(self) -> None:
+        self.manager.close()
+
+
+def check_backbone(meta: dict[str, Any], backbone_hash: str, where: Path | str) -> None:
+    saved = meta.get("backbone_hash")
+    if saved != backbone_hash:
+        raise BackboneMismatchError(
+            f"{where}: checkpoint was trained on backbone {meta.get('backbone_spec')!r} with "
+            f"content hash {saved}, but the backbone loaded now has hash {backbone_hash}; "
+            "pass the same --backbone (and --config.backbone.num_layers) as for training"
+        )
+
+
+def export_merged(path: str | os.PathLike, assembled, trainable, extra: dict[str, Any]) -> Path:
+    """Writes an inference bundle: every parameter with LoRA folded into the dense kernels.
+
+    `merged_params.npz` ('/'-joined paths -> arrays) runs with the plain HAR model and no LoRA
+    context; `manifest.json` carries the config and class names needed to rebuild it.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    params = lora.merge_lora(lora.merge_params(trainable, assembled.frozen), assembled.lora_config)
+    flat = {p: np.asarray(v) for p, v in lora.flatten(params).items()}
+    np.savez(path / "merged_params.npz", **flat)
+    (path / "manifest.json").write_text(json.dumps(extra, indent=2, default=str))
+    return path

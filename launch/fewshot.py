@@ -32,7 +32,7 @@ def _int_lists(text: str, flag: str) -> list[tuple[int, ...]]:
         try:
             out.append(tuple(int(x) for x in group.split(",")))
         except ValueError:
-            raise ValueError(f"--{flag}: {group!r} is not a comma-separated list of integers")
+            raise ValueError(f"--{flag}: {group!r} is not a list of integers") from None
     return out
 
 

@@ -43,8 +43,14 @@ def _check_ids(token_ids: Sequence[int], vocab_size: int, *, minimum: int) -> np
     return ids.astype(np.int32)
 
 
-def _padded(ids: np.ndarray, length: int) -> jax.Array:
+def _padded(ids: np.ndarray, length: int, config) -> jax.Array:
+    """`ids` zero-padded to `length` rounded up to a bucket, within the model's positions."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None and length > limit:
+        raise ValueError(f"{length} tokens exceed the model's max_position_embeddings={limit}.")
     size = -(-length // _BUCKET) * _BUCKET
+    if limit is not None:
+        size = min(size, limit)  # GPT-2 has no position embedding past its limit
     return jnp.asarray(np.pad(ids, (0, size - ids.size)))[None, :]
 
 
@@ -60,7 +66,9 @@ def _token_nll(module: nn.Module, params, input_ids: jax.Array) -> jax.Array:
 def token_nll(module: nn.Module, params, token_ids: Sequence[int]) -> np.ndarray:
     """Negative log-likelihood (nats) of each token after the first, given those before it."""
     ids = _check_ids(token_ids, module.config.vocab_size, minimum=2)
-    return np.asarray(_token_nll(module, params, _padded(ids, ids.size)))[: ids.size - 1]
+    return np.asarray(_token_nll(module, params, _padded(ids, ids.size, module.config)))[
+        : ids.size - 1
+    ]
 
 
 def mean_nll(module: nn.Module, params, token_ids: Sequence[int]) -> float:
@@ -106,7 +114,7 @@ def greedy_continue(
     ids = _check_ids(prompt_ids, module.config.vocab_size, minimum=1)
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
-    buffer = _padded(ids, ids.size + max_new_tokens)
+    buffer = _padded(ids, ids.size + max_new_tokens, module.config)
     out, end = _greedy(
         module, params, buffer, max_new_tokens, ids.size, -1 if eos_id is None else eos_id
     )

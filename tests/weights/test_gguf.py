@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zipfile
 
 import gguf
@@ -23,7 +24,7 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from harjax.generate import greedy_continue, mean_nll
 from harjax.models.llama import LlamaModel
-from harjax.tokenizer import tokenizer_from_gguf
+from harjax.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
 from harjax.weights import assets
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params
 from harjax.weights.gguf import load_gguf, load_smollm2, smollm2_path, undo_llama_cpp_permute
@@ -338,6 +339,27 @@ def test_gguf_tokenizer_gpt2_pre_merges_digits(tied_model, tmp_path):
     path = write_gguf(tmp_path / "odd.gguf", hf_to_gguf_tensors(tied_model), pre="mystery")
     with pytest.raises(ValueError, match=r"odd\.gguf.*'mystery'"):
         tokenizer_from_gguf(path)
+
+
+def test_hf_directory_tokenizer_and_dispatch(tied_file, tmp_path):
+    from_gguf = tokenizer_from_gguf(tied_file)
+    directory = tmp_path / "hf"
+    directory.mkdir()
+    from_gguf.tokenizer.save(str(directory / "tokenizer.json"))
+    (directory / "tokenizer_config.json").write_text(
+        json.dumps(
+            {"bos_token": "<|im_start|>", "eos_token": {"content": "<|im_end|>"}},
+        )
+    )
+    (directory / "chat_template.jinja").write_text(CHAT_TEMPLATE)
+    from_dir = tokenizer_from_hf_dir(directory)
+    text = "the theme <|im_end|> 12"
+    assert from_dir.encode(text) == from_gguf.encode(text)
+    assert (from_dir.bos_id, from_dir.eos_id) == (1, 2)
+    assert from_dir.chat_prompt("Hi?") == from_gguf.chat_prompt("Hi?")
+    assert load_tokenizer(str(directory)).encode(text) == from_gguf.encode(text)
+    assert load_tokenizer(str(tied_file)).encode(text) == from_gguf.encode(text)
+    assert load_tokenizer(str(tmp_path / "elsewhere")) is None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,6 +82,21 @@ class RunCheckpointer:
         )
         return restored["state"], restored["best"], meta
 
+    def restore_best(self, best_like, *, backbone_hash: str, step: int | None = None):
+        """Only the best trainable tree (for inference); checks the backbone hash."""
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+            "meta"
+        ]
+        check_backbone(meta, backbone_hash, self.directory / str(step))
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_host(best_like))
+        restored = self.manager.restore(
+            step, args=ocp.args.Composite(best=ocp.args.StandardRestore(abstract))
+        )
+        return restored["best"], meta
+
     def close(self) -> None:
         self.manager.close()
 

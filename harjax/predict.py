@@ -1,0 +1,177 @@
+"""Classify a recording with a trained run: one label per window, with its start time.
+
+    workdir (from `launch/train.py` / a few-shot run)   recording.csv (the CSV format of
+      config.json   stats.json   metrics.json             docs/data.md; `label`/`subject`
+      checkpoints/<step>/best                             columns optional)
+                 \\                                      /
+                  `load_predictor` ----> `predict_csv` ---> [(start_s, label, confidence), ...]
+
+The frozen backbone is re-loaded from the spec recorded in the run and checked against the
+content hash stored with the checkpoint; the CSV goes through the same resampling, gap policy and
+windowing as the training data, and the training split's normalisation statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from harjax import assemble, train
+from harjax.checkpoint import CHECKPOINT_DIR, RunCheckpointer
+from harjax.data import core
+from harjax.data.normalization import Stats
+
+
+@dataclasses.dataclass
+class Predictor:
+    config: ml_collections.ConfigDict
+    assembled: assemble.Assembled
+    trainable: dict
+    stats: Stats
+    class_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+    eval_step: Any
+
+    def predict_windows(self, windows: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """(N, T, C) raw windows -> (N, num_classes) probabilities."""
+        if len(windows) == 0:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        signal = self.stats.apply(windows.astype(np.float32))
+        out = []
+        for start in range(0, len(signal), batch_size):
+            chunk = signal[start : start + batch_size]
+            padded = np.concatenate([chunk, np.repeat(chunk[:1], batch_size - len(chunk), 0)])
+            logits = self.eval_step(self.trainable, self.assembled.frozen, {"signal": padded})
+            out.append(np.asarray(jax.nn.softmax(logits["logits"]))[: len(chunk)])
+        return np.concatenate(out)
+
+
+def _run_dir(path: str | Path) -> Path:
+    path = Path(path).expanduser()
+    if path.name == CHECKPOINT_DIR:
+        path = path.parent
+    if not (path / "config.json").exists() or not (path / CHECKPOINT_DIR).is_dir():
+        raise FileNotFoundError(
+            f"{path}: not a training run directory (expected config.json and {CHECKPOINT_DIR}/ "
+            "written by launch/train.py or launch/fewshot.py)"
+        )
+    return path
+
+
+def load_predictor(checkpoint: str | Path) -> Predictor:
+    run = _run_dir(checkpoint)
+    config = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
+    metrics_path = run / "metrics.json"
+    if not metrics_path.exists():
+        raise FileNotFoundError(f"{run}: the run has not finished (no metrics.json)")
+    result = json.loads(metrics_path.read_text())
+    if result["variant"] == "classical" or config.model.variant == "classical":
+        raise ValueError(f"{run}: the classical baseline keeps no checkpoint to predict with")
+    class_names = tuple(result["class_names"])
+    channel_names = tuple(result["channel_names"])
+    assembled = assemble.assemble(
+        config,
+        num_classes=len(class_names),
+        num_channels=len(channel_names),
+        rng=jax.random.key(int(config.seed)),
+    )
+    trainable, _ = RunCheckpointer(run).restore_best(
+        assembled.trainable, backbone_hash=assembled.backbone_hash
+    )
+    mesh = train.data_mesh(jax.devices()[:1])
+    eval_step = train.make_eval_step(assembled.model, assembled.lora_config, mesh=mesh)
+    stats = Stats.load(run / "stats.json")
+    return Predictor(config, assembled, trainable, stats, class_names, channel_names, eval_step)
+
+
+def read_recording(
+    path: str | Path, channel_names: tuple[str, ...], sample_rate: float, max_gap_s: float
+) -> list[tuple[float, np.ndarray]]:
+    """CSV -> [(start time in s, (n, C) segment at `sample_rate`)], split at long gaps."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such CSV file")
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise core.DataError(f"{path}: expected a header and data rows")
+    header = [name.strip() for name in rows[0]]
+    needed = ("timestamp", *channel_names)
+    missing = [name for name in needed if name not in header]
+    if missing:
+        raise core.DataError(
+            f"{path}:1: missing column(s) {missing}; the model was trained on {channel_names}"
+        )
+    columns = [header.index(name) for name in needed]
+    values = np.empty((len(rows) - 1, len(needed)), np.float64)
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise core.DataError(f"{path}:{number}: {len(row)} fields, expected {len(header)}")
+        try:
+            values[number - 2] = [float(row[c]) if row[c].strip() else np.nan for c in columns]
+        except ValueError:
+            raise core.DataError(f"{path}:{number}: non-numeric value in {needed}") from None
+    if np.isinf(values).any():
+        line = int(np.argwhere(np.isinf(values))[0][0]) + 2
+        raise core.DataError(f"{path}:{line}: inf in {needed}")
+    # Rows with an empty cell become holes in the time axis: short holes are interpolated by
+    # the uniform-grid resampling, holes longer than max_gap_s split the recording.
+    valid = ~np.isnan(values).any(axis=1)
+    timestamps, signal = values[valid, 0], values[valid, 1:]
+    native = core.nominal_rate(timestamps, source=str(path))
+    cuts = np.flatnonzero(np.diff(timestamps) > max_gap_s) + 1
+    bounds = [0, *cuts.tolist(), len(timestamps)]
+    out = []
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if stop - start < 2:
+            continue
+        (piece,) = core.resample_irregular(
+            timestamps[start:stop], signal[start:stop], native, max_gap_s, source=str(path)
+        )
+        out.append((float(timestamps[start]), core.resample(piece, native, sample_rate)))
+    return [(start, piece.astype(np.float32)) for start, piece in out]
+
+
+def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predictor | None = None):
+    """[(start_seconds, label, confidence)] for every window of the recording."""
+    predictor = load_predictor(checkpoint) if predictor is None else predictor
+    d = predictor.config.data
+    rate, length, stride = float(d.sample_rate), int(d.window_length), int(d.window_stride)
+    starts, windows = [], []
+    for offset, segment in read_recording(
+        csv_path, predictor.channel_names, rate, float(d.get("max_gap_s", 0.25))
+    ):
+        segment_windows = core.windows(segment, window_length=length, window_stride=stride)
+        windows.append(segment_windows)
+        starts.extend(offset + i * stride / rate for i in range(len(segment_windows)))
+    if not starts:
+        raise core.DataError(
+            f"{csv_path}: recording is shorter than one window ({length} samples at {rate} Hz)"
+        )
+    probs = predictor.predict_windows(np.concatenate(windows))
+    labels = probs.argmax(-1)
+    return [
+        (float(s), predictor.class_names[int(k)], float(p[k]))
+        for s, k, p in zip(starts, labels, probs)
+    ]
+
+
+def export(predictor: Predictor, directory: str | Path) -> Path:
+    """Merged inference weights (LoRA folded into the kernels) + a manifest to rebuild the model."""
+    from harjax.checkpoint import export_merged
+
+    manifest = {
+        "config": predictor.config.to_dict(),
+        "class_names": list(predictor.class_names),
+        "channel_names": list(predictor.channel_names),
+        "stats": predictor.stats.to_dict(),
+        "backbone_hash": predictor.assembled.backbone_hash,
+    }
+    return export_merged(directory, predictor.assembled, predictor.trainable, manifest)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from harjax.models.llama import causal_attention
+from harjax.models.matmul import dot_general_for
 
 Dtype = Any
 
@@ -110,7 +111,14 @@ class GPT2Config:
 
 
 def _dense(features: int, name: str, dtype: Dtype, param_dtype: Dtype) -> nn.Dense:
-    return nn.Dense(features, dtype=dtype, param_dtype=param_dtype, kernel_init=_INIT, name=name)
+    return nn.Dense(
+        features,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        kernel_init=_INIT,
+        dot_general=dot_general_for(dtype),  # bf16: accumulate in f32 (2x faster on CPU)
+        name=name,
+    )
 
 
 class GPT2Attention(nn.Module):

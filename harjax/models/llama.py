@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harjax.models.matmul import dot_general_for
+
 Dtype = Any
 
 _KERNEL_INIT = nn.initializers.normal(stddev=0.02)
@@ -230,6 +232,7 @@ def _dense(features: int, use_bias: bool, name: str, dtype: Dtype, param_dtype: 
         dtype=dtype,
         param_dtype=param_dtype,
         kernel_init=_KERNEL_INIT,
+        dot_general=dot_general_for(dtype),  # bf16: accumulate in f32 (2x faster on CPU)
         name=name,
     )
 

@@ -9,7 +9,8 @@ compilation dominate the cost):
             then eval logits gathered from all processes (proves which rows each process fed)
   pipeline  the same through `harjax.data.pipeline.train_batches(..., sharding=...)`, which
             picks each process's shard by `jax.process_index()`
-  ckpt      orbax save of the train state from every process, restore, compare
+  ckpt      orbax save of the train state from every process, restore, compare; the same
+            through harjax.checkpoint.RunCheckpointer (what train_and_evaluate uses)
 Usage: python -m tests.scripts.multihost_worker OUT_DIR CHECKPOINT_DIR
 """
 
@@ -31,6 +32,7 @@ import orbax.checkpoint as ocp  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
 from harjax import assemble, lora, train  # noqa: E402
+from harjax.checkpoint import RunCheckpointer  # noqa: E402
 from harjax.data import pipeline  # noqa: E402
 from tests.fakes import tiny_llama_backbone  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
@@ -94,8 +96,9 @@ def main(out_dir: str, checkpoint_dir: str) -> None:
     step = train.make_train_step(built.model, optimizer, built.lora_config, mesh=mesh)
     eval_step = train.make_eval_step(built.model, built.lora_config, mesh=mesh)
     # A fresh copy each run: the step donates the state, and with it these very buffers.
+    # Raw key data, as harjax.experiment keeps it (checkpoints hold plain arrays).
     new_state = lambda: train.create_train_state(
-        jax.random.key(1), jax.tree.map(jnp.copy, built.trainable), optimizer
+        jax.random.key_data(jax.random.key(1)), jax.tree.map(jnp.copy, built.trainable), optimizer
     )
     record: dict[str, np.ndarray] = {}
 
@@ -150,10 +153,23 @@ def main(out_dir: str, checkpoint_dir: str) -> None:
         where = f"checkpoint leaf {jax.tree_util.keystr(path)}"
         if loaded.sharding != saved.sharding:
             raise AssertionError(f"{where}: sharding {loaded.sharding} != {saved.sharding}")
-        if jax.dtypes.issubdtype(saved.dtype, jax.dtypes.prng_key):
-            saved, loaded = jax.random.key_data(saved), jax.random.key_data(loaded)
         np.testing.assert_array_equal(np.asarray(loaded), np.asarray(saved), err_msg=where)
     record["ckpt/restored_step"] = np.asarray(int(restored.step))
+
+    # The library's own checkpoint path (what train_and_evaluate saves), also from every process.
+    run_checkpointer = RunCheckpointer(os.path.join(checkpoint_dir, "run"))
+    meta = {"backbone_hash": built.backbone_hash, "step": NUM_STEPS}
+    run_checkpointer.save(NUM_STEPS, state, state.params, meta)
+    run_state, run_best, run_meta = run_checkpointer.restore(
+        state, state.params, backbone_hash=built.backbone_hash
+    )
+    run_checkpointer.close()
+    if run_meta != meta:
+        raise AssertionError(f"RunCheckpointer meta: restored {run_meta}, saved {meta}")
+    record.update(
+        {f"ckpt/run_state/{p}": v for p, v in flat_params(run_state.params).items()},
+        **{f"ckpt/run_best/{p}": v for p, v in flat_params(run_best).items()},
+    )
 
     record["process_count"] = np.asarray(jax.process_count())
     record["is_main_process"] = np.asarray(distributed.is_main_process())

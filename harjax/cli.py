@@ -85,6 +85,9 @@ def run(main: Callable[[list[str]], None]) -> None:
     def wrapped(argv):
         logging.set_verbosity(logging.WARNING)  # orbax/absl INFO lines drown the progress bars
         try:
+            from harjax.distributed import initialize_from_env
+
+            initialize_from_env()  # multi-host (TPU pod slices, local multi-process tests)
             main(argv)
         except USER_ERRORS as error:
             if os.environ.get("HARJAX_DEBUG"):

@@ -25,7 +25,7 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from harjax import assemble, evaluate, lora, train
-from harjax.checkpoint import RunCheckpointer
+from harjax.checkpoint import BackboneMismatchError, RunCheckpointer
 from harjax.data import pipeline, splits
 from harjax.data.labels import COMMON_LABELS
 from harjax.data.normalization import Stats, compute_stats
@@ -79,6 +79,53 @@ def load_data(config: ml_collections.ConfigDict) -> DataBundle:
             split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
         )
     return DataBundle(ds, split, d.label_key)
+
+
+@dataclasses.dataclass(frozen=True)
+class InitTrainable:
+    """A trainable tree to start a run from (transfer: a run pre-trained on other datasets).
+
+    `params` is a trainable tree (projection, LoRA, head, ...) of the same model structure.
+    `backbone_hash` must equal the run's frozen backbone hash: adapters trained against other
+    frozen weights mean nothing. `stats` is the input normalisation `params` was trained with;
+    it replaces the statistics of the run's own training windows, so the projection keeps
+    seeing inputs on the scale it learned (and k-shot statistics of a few windows are noisy).
+    Head parameters (`head/...`) of another shape — another label space — are re-initialised;
+    `reinit_head=True` forces that for a label space of the same size but other classes.
+    """
+
+    params: Any
+    backbone_hash: str
+    stats: Stats | None = None
+    source: str = ""  # where the tree came from, recorded in metrics.json as `init_from`
+    reinit_head: bool = False
+
+
+def start_from(fresh: dict[str, Any], init: InitTrainable) -> dict[str, Any]:
+    """`fresh` (the run's initial trainable tree) with every leaf taken from `init.params`,
+    except head leaves that `InitTrainable` says to re-initialise. Any other missing,
+    unexpected or mis-shaped path is an error listing them."""
+    fresh_flat, init_flat = lora.flatten(fresh), lora.flatten(init.params)
+    merged, problems = {}, []
+    for path, value in fresh_flat.items():
+        old = init_flat.get(path)
+        if path.startswith("head/") and (
+            init.reinit_head or old is None or tuple(old.shape) != tuple(value.shape)
+        ):
+            merged[path] = value
+        elif old is None:
+            problems.append(f"{path}: missing")
+        elif tuple(old.shape) != tuple(value.shape):
+            problems.append(f"{path}: expected {tuple(value.shape)}, found {tuple(old.shape)}")
+        else:
+            merged[path] = jnp.asarray(old, value.dtype)
+    problems += [f"{path}: unexpected" for path in sorted(init_flat.keys() - fresh_flat.keys())]
+    if problems:
+        raise ValueError(
+            f"init_trainable from {init.source or 'caller'} does not fit this model's trainable "
+            f"tree: {problems[:6]}{' ...' if len(problems) > 6 else ''}"
+        )
+    return lora.unflatten(merged)
 
 
 def _eval_subset(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -194,12 +241,15 @@ def train_and_evaluate(
     backbone=None,
     progress: bool = True,
     extra: dict[str, Any] | None = None,
+    init_trainable: InitTrainable | None = None,
 ) -> dict[str, Any]:
     """Trains `config.model.variant` and returns (and writes) the result dict.
 
     `data`, `train_indices` (e.g. a k-shot subset of the training split) and a pre-loaded
     `backbone` let a sweep share work between runs. A finished run (its `metrics.json` exists)
-    is returned as is; an unfinished one resumes from its last checkpoint.
+    is returned as is; an unfinished one resumes from its last checkpoint. `init_trainable`
+    starts from a given trainable tree instead of a fresh one (see `InitTrainable`); with
+    `config.train.num_steps = 0` the run only evaluates it (zero-shot transfer).
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -212,7 +262,10 @@ def train_and_evaluate(
     class_names = data.class_names
     stats_path = workdir / "stats.json"
     # Normalisation statistics from the windows this run trains on, never from val/test.
-    stats = compute_stats(data.dataset, train_idx)
+    if init_trainable is not None and init_trainable.stats is not None:
+        stats = init_trainable.stats
+    else:
+        stats = compute_stats(data.dataset, train_idx)
     stats.save(stats_path) if jax.process_index() == 0 else None
     base = {
         "variant": config.model.variant,
@@ -223,6 +276,7 @@ def train_and_evaluate(
         "num_train_windows": len(train_idx),
         "split": split.to_dict(),
         "stats": stats.to_dict(),
+        **({"init_from": init_trainable.source} if init_trainable is not None else {}),
         **(extra or {}),
     }
     variant = config.model.variant
@@ -240,6 +294,15 @@ def train_and_evaluate(
         rng=jax.random.key(int(config.seed)),
         backbone=backbone,
     )
+    initial = assembled.trainable
+    if init_trainable is not None:
+        if init_trainable.backbone_hash != assembled.backbone_hash:
+            raise BackboneMismatchError(
+                f"{workdir}: init_trainable from {init_trainable.source or 'caller'} was trained "
+                f"on a backbone with hash {init_trainable.backbone_hash}, this run's backbone "
+                f"{assembled.backbone_spec!r} has hash {assembled.backbone_hash}"
+            )
+        initial = start_from(assembled.trainable, init_trainable)
     counts = assembled.param_counts()
     if jax.process_index() == 0:
         print(assembled.describe(), flush=True)
@@ -249,9 +312,10 @@ def train_and_evaluate(
     rep = train.replicated(mesh)
     frozen = jax.device_put(assembled.frozen, rep)
     state = train.create_train_state(
-        jax.random.key_data(jax.random.key(int(config.seed) + 1)), assembled.trainable, optimizer
+        jax.random.key_data(jax.random.key(int(config.seed) + 1)), initial, optimizer
     )
-    best = assembled.trainable
+    # A copy: the step donates the state's buffers, which would otherwise delete `best` too.
+    best = jax.tree.map(jnp.copy, initial)
     meta: dict[str, Any] = {
         "iterator": None,
         "curve": [],

@@ -1,0 +1,185 @@
+"""The launch scripts as a user runs them: fewshot sweep (with a SIGKILL and resume), train,
+predict, and one clear error for each kind of bad flag."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = [
+    "--config.backbone.num_layers",
+    "1",
+    "--config.projection.strides",
+    "(4, 4)",
+    "--config.projection.channels",
+    "4",
+    "--config.lora.rank",
+    "2",
+    "--config.train.batch_size",
+    "8",
+    "--config.train.num_steps",
+    "8",
+    "--config.train.eval_every",
+    "4",
+    "--config.train.checkpoint_every",
+    "2",
+    "--config.train.max_eval_windows",
+    "64",
+    "--config.train.eval_batch_size",
+    "64",
+    "--config.classical.num_trees",
+    "10",
+    "--config.scratch.hidden_size",
+    "16",
+    "--config.scratch.intermediate_size",
+    "32",
+    "--config.scratch.num_layers",
+    "1",
+]
+
+
+def _script(name):
+    return [sys.executable, str(ROOT / "launch" / name)]
+
+
+def _run(args, env, timeout=600):
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _fewshot_args(workdir, backbone):
+    return [
+        *_script("fewshot.py"),
+        "--workdir",
+        str(workdir),
+        "--backbone",
+        str(backbone),
+        "--shots",
+        "1,2",
+        "--seeds",
+        "2",
+        "--variants",
+        "pretrained,classical",
+        *TINY,
+    ]
+
+
+def _metric_rows(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    keep = ("variant", "shots", "seed", "accuracy", "macro_f1", "trainable_params", "best_step")
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
+    tmp_path, harjax_env, tiny_llama_dir
+):
+    straight = _run(_fewshot_args(tmp_path / "straight", tiny_llama_dir), harjax_env)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    out = tmp_path / "straight"
+    for name in ("results.csv", "results.md", "shots.png", "convergence.png", "params.png"):
+        assert (out / name).exists(), name
+    rows = _metric_rows(out / "results.csv")
+    assert len(rows) == 2 * 3 * 2  # variants x (k=1, 2, all) x seeds
+    assert {r["shots"] for r in rows} == {"1", "2", "all"}
+    assert "pretrained" in (out / "results.md").read_text()
+
+    # Kill the sweep with SIGKILL while a run is mid-way (a checkpoint exists, no result yet).
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(
+        _fewshot_args(killed, tiny_llama_dir),
+        cwd=ROOT,
+        env=harjax_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    target = killed / "runs" / "pretrained" / "k2_seed0"
+    deadline = time.time() + 400
+    try:
+        while time.time() < deadline and process.poll() is None:
+            steps = list((target / "checkpoints").glob("[0-9]*"))
+            if steps and not (target / "metrics.json").exists():
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, "the sweep ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    assert not (killed / "runs" / "pretrained" / "kall_seed1" / "metrics.json").exists()
+    resumed = _run(_fewshot_args(killed, tiny_llama_dir), harjax_env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert _metric_rows(killed / "results.csv") == rows
+
+
+def test_train_then_predict_a_csv_recording(tmp_path, harjax_env, tiny_llama_dir):
+    workdir = tmp_path / "train"
+    result = _run(
+        [*_script("train.py"), "--workdir", str(workdir), "--backbone", str(tiny_llama_dir), *TINY],
+        harjax_env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "metrics.json").exists() and (workdir / "confusion.png").exists()
+    recording = tmp_path / "rec.csv"
+    t = np.arange(0, 10.24, 0.01)  # 100 Hz, 10.24 s -> 512 samples at 50 Hz
+    with open(recording, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["timestamp", "acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z"])
+        for ti in t:
+            writer.writerow([f"{ti:.2f}", np.sin(3 * ti), 9.8, 0.1, np.cos(ti), 0.0, 0.2])
+    export = tmp_path / "export"
+    predicted = _run(
+        [
+            *_script("predict.py"),
+            "--checkpoint",
+            str(workdir),
+            "--csv",
+            str(recording),
+            "--export",
+            str(export),
+        ],
+        harjax_env,
+    )
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    lines = [line for line in predicted.stdout.splitlines() if line[:1].isdigit()]
+    # 512 samples, window 128, stride 64 -> 7 windows starting every 1.28 s.
+    assert len(lines) == 7
+    starts = [float(line.split("\t")[0]) for line in lines]
+    np.testing.assert_allclose(starts, np.arange(7) * 1.28, atol=1e-6)
+    classes = {"PEN", "ABD", "FEL", "IR", "ER", "TRAP", "ROW"}
+    assert all(line.split("\t")[1] in classes for line in lines)
+    assert (export / "merged_params.npz").exists() and (export / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--dataset", "no_such_dataset"], "no_such_dataset"),
+        (["--variants", "pretrained,bogus"], "bogus"),
+        (["--backbone", "/no/such/backbone"], "/no/such/backbone"),
+        (["--shots", "100000"], "fewer than k=100000"),
+        (["--workdir", "/proc/harjax_not_writable"], "not writable"),
+    ],
+)
+def test_bad_flags_give_one_clear_error(tmp_path, harjax_env, tiny_llama_dir, args, message):
+    base = [
+        "--workdir",
+        str(tmp_path / "w"),
+        "--backbone",
+        str(tiny_llama_dir),
+        "--seeds",
+        "1",
+        "--variants",
+        "pretrained",
+    ]
+    result = _run([*_script("fewshot.py"), *base, *args, *TINY], harjax_env, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and message in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

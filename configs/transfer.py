@@ -1,0 +1,23 @@
+"""Cross-dataset transfer (`python launch/transfer.py`): the few-shot sizes plus a pre-training.
+
+Labels are the common label space (`data.label_key = 'common_label'`); all datasets are
+resampled to `data.sample_rate` and cut into the same windows. Pre-training on the sources runs
+`pretrain.num_steps` steps (validation on the sources' validation subjects); each k-shot
+fine-tuning on the target runs `train.num_steps` steps, from the pre-trained tree or from a fresh
+initialisation. Override e.g. `--config.pretrain.num_steps 2000 --config.data.channels acc`.
+"""
+
+import ml_collections
+
+from configs.fewshot import get_config as fewshot_config
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    c = fewshot_config(arg)
+    c.data.label_key = "common_label"
+    c.data.split = "official"  # the official split where a dataset has one (UCI-HAR), else subjects
+    c.pretrain = ml_collections.ConfigDict()
+    c.pretrain.num_steps = 600
+    c.pretrain.eval_every = 100
+    c.pretrain.checkpoint_every = 200
+    return c

@@ -647,7 +647,10 @@ def plot_transfer(rows: Sequence[dict[str, Any]], path: Path) -> None:
             panel.plot(x, mean, marker="o", color=colour, label=f"init {init}")
             panel.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
         panel.set_xticks(range(len(shots)), [str(k) for k in shots])
-        panel.set_title(f"{source} → {target}", fontsize=9)
+        short = lambda spec: ",".join(
+            f"csv:{Path(n[4:]).name}" if n.startswith("csv:") else n for n in spec.split(",")
+        )
+        panel.set_title(f"{short(source)} → {short(target)}", fontsize=9)
         panel.set_xlabel("shots per class (k; 0 = zero-shot)")
         panel.set_ylabel("target test macro-F1")
         panel.grid(True, alpha=0.3)

@@ -124,6 +124,25 @@ def _check_same_structure(expected: Params, found: Params, where: str) -> None:
         )
 
 
+# Jitted initialisers per model structure: a sweep of many runs compiles each once.
+_INIT_CACHE: dict[tuple, tuple] = {}
+
+
+def _initializers(model: HARModel, input_shape: tuple[int, ...]):
+    """(init_full, init_without_backbone, param_shapes) for `model`, cached by its structure.
+
+    `init_without_backbone` leaves the (to be loaded) backbone out; XLA drops its random init.
+    """
+    key = (repr(model), input_shape)
+    if key not in _INIT_CACHE:
+        dummy = jnp.zeros(input_shape, jnp.float32)
+        init_vars = lambda r: model.init({"params": r, "dropout": r}, dummy)["params"]
+        without = lambda r: {k: v for k, v in init_vars(r).items() if k != "backbone"}
+        shapes = jax.eval_shape(init_vars, jax.random.key(0))
+        _INIT_CACHE[key] = (jax.jit(init_vars), jax.jit(without), shapes)
+    return _INIT_CACHE[key]
+
+
 def assemble(
     config: ml_collections.ConfigDict,
     *,
@@ -172,19 +191,15 @@ def assemble(
         head_dropout=float(config.model.head_dropout),
         dtype=compute_dtype,
     )
-    dummy = jnp.zeros((1, int(config.data.window_length), num_channels), jnp.float32)
+    input_shape = (1, int(config.data.window_length), num_channels)
     init_rng, lora_rng = jax.random.split(rng)
-    init_vars = lambda r: model.init({"params": r, "dropout": r}, dummy)["params"]
-    shapes = jax.eval_shape(init_vars, init_rng)
+    init_full, init_without_backbone, shapes = _initializers(model, input_shape)
     if variant == "pretrained":
         _check_same_structure(shapes["backbone"], loaded, f"backbone {spec!r}")
-        # Initialise only what is not loaded; XLA drops the unused random backbone init.
-        params = jax.jit(lambda r: {k: v for k, v in init_vars(r).items() if k != "backbone"})(
-            init_rng
-        )
+        params = init_without_backbone(init_rng)
         params["backbone"] = loaded
     else:
-        params = jax.jit(init_vars)(init_rng)
+        params = init_full(init_rng)
         if variant == "random":
             params["backbone"] = jax.tree.map(
                 lambda x, ref: x.astype(ref.dtype), params["backbone"], loaded

@@ -24,6 +24,8 @@ flags.DEFINE_string("kernel_sizes", "", "Extra rows: projection kernel-size sets
 flags.DEFINE_list("proj_channels", [], "Extra rows: projection channels per branch.")
 flags.DEFINE_string("strides", "", "Extra rows: projection stride lists, ';'-separated.")
 flags.DEFINE_list("layers", [], "Extra rows: backbone layers kept.")
+for _name in ("lora_ranks", "kernel_sizes", "proj_channels"):
+    flags.DEFINE_alias(_name.replace("_", "-"), _name)  # --lora-ranks as in the README
 
 
 def _int_lists(text: str, flag: str) -> list[tuple[int, ...]]:

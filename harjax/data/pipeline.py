@@ -250,30 +250,31 @@ def _shard(shard_index: int | None, shard_count: int | None) -> tuple[int, int]:
     return index, count
 
 
-class _ShuffledShard:
-    """Maps a stream position to a dataset index: epoch e is a permutation seeded by (seed, e).
+class _ShuffledStream:
+    """Maps a GLOBAL stream position to a dataset index: epoch e is a permutation seeded by
+    (seed, e), and epochs follow each other without a gap.
 
-    Every process draws the same global permutation and takes every `count`-th element from
-    position `index`, so shards are disjoint and equally long; each epoch the up to count-1
-    windows left over by the equal split differ. Index sets smaller than the global batch are
-    tiled (each window repeated) until one epoch fills at least one batch.
+    Global batch b is stream[b * B : (b + 1) * B]; process i of P reads its slice
+    [i * B/P, (i + 1) * B/P) of it. The global batch is therefore the same rows in the same
+    order whatever the number of processes, so multi-host training reproduces a single-process
+    run exactly (dropout masks included). Index sets smaller than the global batch are tiled
+    (each window repeated) until one epoch fills at least one batch.
     """
 
-    def __init__(self, indices, *, seed: int, index: int, count: int, min_size: int):
+    def __init__(self, indices, *, seed: int, min_size: int):
         pool = np.sort(np.asarray(indices, dtype=np.int64))
         if len(pool) == 0:
             raise DataError("train_batches: no indices")
         self.pool = np.tile(pool, math.ceil(min_size / len(pool)))
-        self.seed, self.index, self.count = seed, index, count
-        self.per_epoch = len(self.pool) // count
+        self.seed = seed
+        self.epoch_size = len(self.pool)
 
     @functools.lru_cache(maxsize=4)  # noqa: B019  (a handful of epochs per iterator lifetime)
     def epoch(self, epoch: int) -> np.ndarray:
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pool))
-        return self.pool[order][: self.per_epoch * self.count][self.index :: self.count]
+        return self.pool[np.random.default_rng([self.seed, epoch]).permutation(len(self.pool))]
 
     def __call__(self, positions: np.ndarray) -> np.ndarray:
-        epochs, within = np.divmod(positions, self.per_epoch)
+        epochs, within = np.divmod(positions, self.epoch_size)
         out = np.empty(len(positions), np.int64)
         for e in np.unique(epochs):
             out[epochs == e] = self.epoch(int(e))[within[epochs == e]]
@@ -334,20 +335,24 @@ def train_batches(
     `batch_size` is GLOBAL; each process (shard_index/shard_count default to jax's process
     index/count) reads only its `batch_size // shard_count` windows of every batch. With
     `num_epochs=None` the stream is endless. Index sets smaller than a batch (k-shot) are
-    repeated to fill it, see `_ShuffledShard`.
+    repeated to fill it, see `_ShuffledStream`.
     """
     index, count = _shard(shard_index, shard_count)
     if batch_size % count:
         raise DataError(f"batch_size={batch_size} is not divisible by {count} processes")
     local = batch_size // count
     _targets(ds, np.asarray(indices, dtype=np.int64), label_key)  # fail now, not in a thread
-    order = _ShuffledShard(indices, seed=seed, index=index, count=count, min_size=batch_size)
-    total = sys.maxsize // 2 if num_epochs is None else order.per_epoch * num_epochs
-    num_batches = total // local if drop_remainder or num_epochs is None else -(-total // local)
+    order = _ShuffledStream(indices, seed=seed, min_size=batch_size)
+    if num_epochs is None:
+        total, num_batches = None, sys.maxsize // (2 * batch_size)
+    else:  # a last partial global batch (drop_remainder=False) is single-process only
+        total = order.epoch_size * num_epochs
+        num_batches = total // batch_size if drop_remainder else -(-total // batch_size)
 
     def read(batch: int) -> dict[str, np.ndarray]:
-        positions = np.arange(batch * local, min((batch + 1) * local, total))
-        return _read_batch(ds, order(positions), stats, label_key)
+        start = batch * batch_size + index * local
+        stop = start + local if total is None else min(start + local, total)
+        return _read_batch(ds, order(np.arange(start, stop)), stats, label_key)
 
     dataset = grain.MapDataset.range(num_batches).map(read)
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * num_threads)

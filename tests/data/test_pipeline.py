@@ -93,6 +93,29 @@ def test_two_process_shards_are_disjoint(ds):
     assert not set(shards[0]) & set(shards[1])
 
 
+def test_global_batches_do_not_depend_on_the_process_count(ds):
+    """Process i's slice of every global batch is rows [i*B/P, (i+1)*B/P) of the one-process
+    batch, so a multi-host step sees the same rows in the same order (dropout included)."""
+
+    def batches(shard, count):
+        it = pipeline.train_batches(
+            ds,
+            np.arange(50),
+            batch_size=16,
+            seed=3,
+            stats=None,
+            shard_index=shard,
+            shard_count=count,
+        )
+        return [_ids(next(it)) for _ in range(6)]  # crosses an epoch boundary (50 windows)
+
+    single = batches(0, 1)
+    for count in (2, 4):
+        shards = [batches(i, count) for i in range(count)]
+        for b in range(6):
+            assert sum((s[b] for s in shards), []) == single[b]
+
+
 def test_eval_batches_pad_and_mask(ds):
     batches = list(pipeline.eval_batches(ds, np.arange(20), batch_size=8, stats=None))
     assert [b["signal"].shape[0] for b in batches] == [8, 8, 8]

@@ -75,12 +75,15 @@ class ArrayDataset:
 
 def flat_params(params) -> dict[str, np.ndarray]:
     # Replicated arrays: every process holds the full value.
-    return {p: np.asarray(v) for p, v in zip(lora.param_paths(params), jax.tree.leaves(params))}
+    return {p: np.asarray(v) for p, v in lora.flatten(params).items()}
 
 
 def main(out_dir: str, checkpoint_dir: str) -> None:
     config = tiny_config("pretrained")
-    config.lora.dropout = 0.0
+    # Dropout on: the global batch is the same rows in the same order for any process count
+    # (pipeline._ShuffledStream) and the masks come from fold_in(rng, step), so they match too.
+    config.lora.dropout = 0.1
+    config.model.head_dropout = 0.1
     built = assemble.assemble(
         config,
         num_classes=CLASSES,

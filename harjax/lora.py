@@ -30,6 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from harjax.models.matmul import low_precision_dot_general
+
 Params = dict[str, Any]
 
 #: Attention projections adapted by default, as regexes over '/'-joined parameter-scope paths.
@@ -125,7 +127,12 @@ def apply_lora(config: LoraConfig, *, deterministic: bool = True):
         if config.dropout > 0 and not deterministic:
             keep = jax.random.bernoulli(module.make_rng("dropout"), 1 - config.dropout, x.shape)
             x = jnp.where(keep, x / (1 - config.dropout), 0)
-        low_rank = (x.astype(y.dtype) @ a.astype(y.dtype)) @ b.astype(y.dtype)
+        # As 2-D products: with the (batch, tokens) axes kept, the gradient of `a` contracts two
+        # axes at once, which XLA:CPU runs ~3x slower than one (LoRA overhead 13 % -> see
+        # docs/performance.md). bf16 products accumulate in f32 (harjax.models.matmul).
+        dot = lambda lhs, rhs: low_precision_dot_general(lhs, rhs, (((1,), (0,)), ((), ())))
+        x2 = x.astype(y.dtype).reshape(-1, x.shape[-1])
+        low_rank = dot(dot(x2, a.astype(y.dtype)), b.astype(y.dtype)).reshape(y.shape)
         return y + low_rank * jnp.asarray(scale, y.dtype)
 
     with nn.intercept_methods(interceptor):

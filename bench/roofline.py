@@ -93,19 +93,26 @@ def torch_matmul_rates(shapes, repeats: int = 7) -> dict[str, dict[str, float]]:
     return rates
 
 
+def _probe_in_child(mode: str, shapes, xla_flags: str = "") -> dict:
+    env = dict(os.environ, XLA_FLAGS=xla_flags, TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, "-m", "bench.roofline", mode, json.dumps(shapes)]
+    result = subprocess.run(
+        command, cwd=common.REPO, env=env, capture_output=True, text=True, timeout=900
+    )
+    if result.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def flag_survey(shapes) -> list[dict]:
     """The jax matmul probe under each XLA flag set, each in a fresh process."""
     out = []
     for flags in XLA_FLAG_SETS:
-        env = dict(os.environ, XLA_FLAGS=flags, TF_CPP_MIN_LOG_LEVEL="2")
-        command = [sys.executable, "-m", "bench.roofline", "--probe", json.dumps(shapes)]
-        result = subprocess.run(
-            command, cwd=common.REPO, env=env, capture_output=True, text=True, timeout=900
-        )
-        if result.returncode:
-            out.append({"flags": flags, "error": result.stderr.strip().splitlines()[-1:]})
+        try:
+            out.append({"flags": flags, "rates": _probe_in_child("--probe", shapes, flags)})
+        except RuntimeError as error:
+            out.append({"flags": flags, "error": str(error).strip().splitlines()[-1:]})
             continue
-        out.append({"flags": flags, "rates": json.loads(result.stdout.strip().splitlines()[-1])})
         print(f"  {flags or '(default)'}: {_summary(out[-1]['rates'])}", flush=True)
     return out
 
@@ -142,7 +149,7 @@ def run(shape: str, layers: int, repeats: int, with_flags: bool) -> dict:
     for dtype in ("float32", "bfloat16"):
         variant = Variant(f"harjax-{dtype}", shape=shape, layers=layers, dtype=dtype)
         steps[dtype] = step_times(variant, repeats)
-    torch_rates = torch_matmul_rates(shapes)
+    torch_rates = _probe_in_child("--probe-torch", shapes)  # own process: no JAX threads
     rows = []
     for name, rates in [
         *(("jax " + k, v) for k, v in jax_rates.items()),
@@ -209,9 +216,13 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--xla-flags", action="store_true", help="also survey XLA flag sets")
-    parser.add_argument("--probe", default="", help=argparse.SUPPRESS)  # worker mode
+    parser.add_argument("--probe", default="", help=argparse.SUPPRESS)  # child: jax rates
+    parser.add_argument("--probe-torch", default="", help=argparse.SUPPRESS)  # child: torch
     parser.add_argument("--json", default="")
     args = parser.parse_args()
+    if args.probe_torch:
+        print(json.dumps(torch_matmul_rates([tuple(s) for s in json.loads(args.probe_torch)])))
+        return
     if args.probe:
         print(json.dumps(jax_matmul_rates([tuple(s) for s in json.loads(args.probe)], 5)))
         return

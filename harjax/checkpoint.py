@@ -63,8 +63,8 @@ class RunCheckpointer:
         )
         self.manager.wait_until_finished()
 
-    def restore(self, state_like, best_like, *, backbone_hash: str, step: int | None = None):
-        """Returns (state, best, meta) at `step` (default latest); checks the backbone hash."""
+    def _restore(self, likes: dict[str, Any], backbone_hash: str, step: int | None):
+        """Restores the named items shaped like `likes` after checking the backbone hash."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint in {self.directory}")
@@ -73,29 +73,19 @@ class RunCheckpointer:
         ]
         check_backbone(meta, backbone_hash, self.directory / str(step))
         abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_host(tree))
-        restored = self.manager.restore(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract(state_like)),
-                best=ocp.args.StandardRestore(abstract(best_like)),
-            ),
-        )
-        return restored["state"], restored["best"], meta
+        args = {name: ocp.args.StandardRestore(abstract(like)) for name, like in likes.items()}
+        restored = self.manager.restore(step, args=ocp.args.Composite(**args))
+        return {name: restored[name] for name in likes}, meta
+
+    def restore(self, state_like, best_like, *, backbone_hash: str, step: int | None = None):
+        """Returns (state, best, meta) at `step` (default latest); checks the backbone hash."""
+        items, meta = self._restore({"state": state_like, "best": best_like}, backbone_hash, step)
+        return items["state"], items["best"], meta
 
     def restore_best(self, best_like, *, backbone_hash: str, step: int | None = None):
         """Only the best trainable tree (for inference); checks the backbone hash."""
-        step = self.latest_step() if step is None else step
-        if step is None:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
-        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-            "meta"
-        ]
-        check_backbone(meta, backbone_hash, self.directory / str(step))
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_host(best_like))
-        restored = self.manager.restore(
-            step, args=ocp.args.Composite(best=ocp.args.StandardRestore(abstract))
-        )
-        return restored["best"], meta
+        items, meta = self._restore({"best": best_like}, backbone_hash, step)
+        return items["best"], meta
 
     def close(self) -> None:
         self.manager.close()

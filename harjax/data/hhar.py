@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
+from harjax.data.archives import ArchiveMembers, fetch_archive
 from harjax.data.core import (
     CANONICAL_CHANNELS,
     DataError,
@@ -35,7 +36,6 @@ from harjax.data.core import (
     nominal_rate,
     split_on_label_change,
 )
-from harjax.data.uci_har import ArchiveMembers, fetch_archive
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
+from harjax.data.archives import ArchiveMembers, fetch_archive
 from harjax.data.core import (
     CANONICAL_CHANNELS,
     STANDARD_GRAVITY,
@@ -32,7 +33,6 @@ from harjax.data.core import (
     Recording,
     natural_key,
 )
-from harjax.data.uci_har import ArchiveMembers, fetch_archive
 
 ROOT = "A_DeviceMotion_data"
 COLUMNS = (

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
+from harjax.data.archives import ArchiveMembers, fetch_archive
 from harjax.data.core import (
     CANONICAL_CHANNELS,
     DataError,
@@ -36,7 +37,6 @@ from harjax.data.core import (
     natural_key,
     split_on_label_change,
 )
-from harjax.data.uci_har import ArchiveMembers, fetch_archive
 
 log = logging.getLogger(__name__)
 

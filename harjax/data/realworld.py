@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
+from harjax.data.archives import ArchiveMembers, fetch_archive
 from harjax.data.core import (
     CANONICAL_CHANNELS,
     DataError,
@@ -42,7 +43,6 @@ from harjax.data.core import (
     natural_key,
     nominal_rate,
 )
-from harjax.data.uci_har import ArchiveMembers, fetch_archive
 
 log = logging.getLogger(__name__)
 

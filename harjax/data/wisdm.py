@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
+from harjax.data.archives import ArchiveMembers, fetch_archive
 from harjax.data.core import (
     ACC_CHANNELS,
     DataError,
@@ -43,7 +44,6 @@ from harjax.data.core import (
     Recording,
     resample_irregular,
 )
-from harjax.data.uci_har import ArchiveMembers, fetch_archive
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,185 @@
+"""Reading the official benchmark archives: zip, zip-in-zip, tar or an extracted folder.
+
+`ArchiveMembers` gives every builder one view of its archive whatever form the user downloaded
+it in (and skips macOS `__MACOSX` junk); `fetch_archive` finds the archive in `manual_dir`, or
+downloads it with its checksum (recording the first download's sha256 where the dataset
+publishes none). Errors name the archive and the member.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from harjax.data.core import DataError, HARBuilder, sha256_of
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveMembers:
+    """Read-only view of a dataset's files: a folder, a zip, or zips nested in a zip.
+
+    Names are POSIX paths relative to the archive root (for a folder: its parent, so that the
+    folder's name is kept as in a zip of it). macOS junk (`__MACOSX/`, `._*`, `.DS_Store`) is
+    not listed. Members named in `nested` (e.g. the UCI repository's
+    `UCI HAR Dataset.zip` inside its download) are extracted to a temporary file once and
+    their members listed as `<inner.zip>/<name>`. Use as a context manager.
+    """
+
+    def __init__(self, path: Path, *, nested: tuple[str, ...] = ()):
+        self.path = Path(path)
+        self._zips: dict[str, zipfile.ZipFile] = {}  # prefix ("" or "inner.zip/") -> open zip
+        self._tmp = tempfile.TemporaryDirectory(prefix="harjax-archive-")
+        if self.path.is_dir():
+            # Names keep the folder's own name, as a zip of that folder would.
+            self._dir_names = [
+                p.relative_to(self.path.parent).as_posix()
+                for p in self.path.rglob("*")
+                if p.is_file()
+            ]
+        elif self.path.is_file():
+            self._dir_names = []
+            outer = self._open_zip(self.path, str(self.path))
+            self._zips[""] = outer
+            for name in outer.namelist():
+                if Path(name).name in nested and not _is_junk(name):
+                    target = Path(self._tmp.name) / f"{len(self._zips)}.zip"
+                    with self._read_errors(name), outer.open(name) as src, open(target, "wb") as f:
+                        shutil.copyfileobj(src, f)
+                    self._zips[name + "/"] = self._open_zip(target, self.describe(name))
+        else:
+            raise DataError(f"{self.path}: expected a dataset archive (zip) or folder; not found")
+
+    @staticmethod
+    def _open_zip(path: Path, label: str) -> zipfile.ZipFile:
+        try:
+            return zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise DataError(f"{label}: not a readable zip archive ({error})") from error
+
+    def __enter__(self) -> ArchiveMembers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for zf in self._zips.values():
+            zf.close()
+        self._tmp.cleanup()
+
+    def names(self) -> list[str]:
+        found = list(self._dir_names)
+        for prefix, zf in self._zips.items():
+            found += [prefix + n for n in zf.namelist() if not n.endswith("/")]
+        return sorted(n for n in found if not _is_junk(n))
+
+    def describe(self, name: str) -> str:
+        """`archive!member` for error messages."""
+        return str(self.path.parent / name) if self.path.is_dir() else f"{self.path}!{name}"
+
+    def locate(self, relative: str) -> str:
+        """The member whose path ends with `relative` (any root folder above it); DataError if
+        none or several."""
+        hits = [n for n in self.names() if n == relative or n.endswith("/" + relative)]
+        if len(hits) != 1:
+            found = "none" if not hits else f"{len(hits)}: {hits[:4]}"
+            raise DataError(
+                f"{self.path}: expected exactly one file '.../{relative}', found {found}"
+            )
+        return hits[0]
+
+    def open(self, name: str) -> BinaryIO:
+        if self.path.is_dir():
+            return open(self.path.parent / name, "rb")
+        prefix = max((p for p in self._zips if name.startswith(p)), key=len)
+        try:
+            return self._zips[prefix].open(name[len(prefix) :])
+        except KeyError as error:
+            raise DataError(f"{self.describe(name)}: missing from the archive") from error
+
+    def read_text(self, name: str) -> str:
+        with self._read_errors(name), self.open(name) as f:
+            data = f.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{self.describe(name)}: not UTF-8 text ({error})") from error
+
+    def _read_errors(self, name: str):
+        return _ReraiseAsDataError(self.describe(name))
+
+
+class _ReraiseAsDataError:
+    """Turns a corrupt member (bad CRC, truncated deflate stream) into a DataError naming it."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None and issubclass(
+            kind, (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+        ):
+            raise DataError(f"{self.where}: corrupt archive member ({error})") from error
+        return False
+
+
+def _is_junk(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return (
+        name.startswith("__MACOSX/")
+        or "/__MACOSX/" in name
+        or base.startswith("._")
+        or (base == ".DS_Store")
+    )
+
+
+def fetch_archive(builder: HARBuilder, accepted: tuple[str, ...]) -> Path:
+    """The raw archive: the first of `accepted` (file or folder names) in manual_dir, else the
+    download of `builder.URL` into `<data_dir>/downloads/ARCHIVE_NAME`.
+
+    With `builder.SHA256` the download must match it. Without one (no published checksum), the
+    first download's sha256 is recorded beside it (`<archive>.sha256`) and logged, and every
+    later use is checked against that record (trust on first use).
+    """
+    manual = builder.manual_dir
+    for name in accepted:
+        if manual is not None and (manual / name).exists():
+            return manual / name
+    where = manual if manual is not None else "<manual_dir>"
+    instructions = (
+        f"{builder.name}: expected one of {list(accepted)} in {where}/ (pass manual_dir). "
+        f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+    )
+    if not builder.URL:
+        raise DataError(instructions)
+    dest = Path(builder.data_dir_root) / "downloads" / builder.ARCHIVE_NAME
+    record = dest.with_name(dest.name + ".sha256")
+    expected = builder.SHA256 or (record.read_text().strip() if record.exists() else None)
+    if dest.exists() and expected and sha256_of(dest) == expected:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
+            with urllib.request.urlopen(builder.URL, timeout=60) as response:
+                shutil.copyfileobj(response, tmp)
+    except OSError as error:
+        raise DataError(f"could not download {builder.URL} ({error}). {instructions}") from error
+    found = sha256_of(Path(tmp.name))
+    if expected and found != expected:
+        os.unlink(tmp.name)
+        raise DataError(f"{builder.URL}: sha256 {found}, expected {expected} ({record})")
+    os.replace(tmp.name, dest)
+    if not builder.SHA256 and not record.exists():
+        record.write_text(found + "\n")
+        log.warning(
+            "%s: recorded sha256 %s of the first download in %s", builder.URL, found, record
+        )
+    return dest

@@ -78,6 +78,9 @@ class Variant:
     dtype: str = "float32"  # harjax: compute (and frozen-weight) dtype; torch: autocast dtype
     xla_flags: str = ""  # extra XLA_FLAGS for this worker (harjax only)
     threads: int = 0  # 0: every core this process may use
+    # harjax bf16 only: 'plain' = bf16 -> bf16 dots, as before harjax.models.matmul (for the
+    # before/after comparison); the default is the library's f32-accumulating matmul.
+    matmul: str = "library"
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -138,6 +141,17 @@ def experiment_config(variant: Variant):
     return config
 
 
+def _use_plain_low_precision_dots() -> None:
+    """Undo harjax.models.matmul in this (worker) process: bf16 Dense/LoRA dots stay bf16."""
+    import jax
+
+    from harjax import lora
+    from harjax.models import gpt2, llama
+
+    llama.dot_general_for = gpt2.dot_general_for = lambda dtype: None
+    lora.low_precision_dot_general = lambda lhs, rhs, dims: jax.lax.dot_general(lhs, rhs, dims)
+
+
 def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
     """Assembles the HAR model and returns {'step': () -> None (one blocking train step), ...}.
 
@@ -151,6 +165,10 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
     from harjax.assemble import assemble
 
     config = experiment_config(variant)
+    if variant.matmul == "plain":
+        _use_plain_low_precision_dots()
+    elif variant.matmul != "library":
+        raise ValueError(f"Variant.matmul must be 'library' or 'plain', got {variant.matmul!r}")
     if backbone is None:
         backbone = random_backbone(variant.shape, variant.layers, variant.dtype)
     assembled = assemble(

@@ -204,23 +204,63 @@ Totals per jitted function: `{comp["totals"]}`.
 
 
 NOTES = """\
-- **Why harjax bf16 was no faster than f32, and the fix.** On XLA:CPU (jax 0.10.2) a
-  `bfloat16 x bfloat16 -> bfloat16` dot runs at the float32 rate, while the same dot with
-  `preferred_element_type=float32` uses the CPU's native bf16 dot-product path (see the rates
-  table: `jax bf16->f32 accumulate` vs `jax bfloat16`). Requesting f32 accumulation only in the
-  forward is not enough: autodiff transposes it into bf16 -> bf16 dots, so the backward stays
-  slow (measured: 820 ms vs 383 ms for an 8-layer MLP fwd+bwd under load). `harjax/models/
-  matmul.py` adds a `custom_vjp` matmul whose forward and both backward products accumulate in
-  f32 and round to bf16 (what autocast and accelerators do); llama.py and gpt2.py pass it to
-  every `nn.Dense` when the compute dtype is bf16/f16. float32 models are unchanged.
-  Use it with `--config.backbone.dtype bfloat16 --config.backbone.param_dtype bfloat16`.
-- **XLA flags.** XNNPACK is XLA:CPU's default dot backend in jax 0.10 (turning it off is slower);
-  the oneDNN and YNNPACK fusion flags and the oneDNN custom call are compiled in but give no
-  systematic gain here (table above). No flag makes a plain bf16 -> bf16 dot fast; dtype
-  placement (f32 accumulation) is what matters.
-- **PyTorch under load.** PyTorch's OpenMP threads spin-wait; when other processes share the 2
-  cores its step times degrade far more than XLA's (see min vs median). Ratios measured at a
-  high load average favour harjax; compare with the load average recorded above.
+Investigation notes (measured 2026-11-26 on the machine above; the tables are regenerated, these
+notes are not — re-check them against fresh tables).
+
+- **bf16 matmul on XLA:CPU: the fix is dtype placement, not a flag.** A `bf16 x bf16 -> bf16`
+  dot runs at about the float32 rate (rates table: `jax bfloat16` ~100-180 vs `jax float32`
+  ~170-210 GFLOP/s), but the same dot with `preferred_element_type=float32` uses the CPU's native
+  bf16 dot product (`jax bf16->f32 accumulate` ~260-420 GFLOP/s, on par with PyTorch/oneDNN bf16
+  at ~430-445). Asking for f32 accumulation in the forward only does not help a train step:
+  autodiff transposes it into bf16 -> bf16 dots and the backward stays slow (8-layer MLP
+  fwd+bwd: 820 ms forward-only-f32-accumulate vs 383 ms with a custom VJP, same process).
+  `harjax/models/matmul.py` is that custom VJP (forward, dX and dW all accumulate in f32 and
+  round to bf16, as autocast and accelerators do); llama.py and gpt2.py give it to every
+  `nn.Dense` when the compute dtype is bf16/f16, LoRA's products use it too; float32 is
+  untouched. Effect on the 8-layer SmolLM2-shaped step, side by side in one run
+  (`python -m bench.vs_pytorch --shapes smollm2 --harjax-dtypes
+  float32,bfloat16,bfloat16-plain`, load ~4): float32 1533 ms, bf16 before the fix 1542 ms,
+  bf16 with it 968 ms (1.59x); at load ~2 it is ~1.05x PyTorch+PEFT bf16-autocast. Enable it with
+  `--config.backbone.dtype bfloat16 --config.backbone.param_dtype bfloat16`.
+- **XLA flags** (survey table): XNNPACK is already the default dot path in jax 0.10;
+  `--xla_cpu_use_xnnpack=false`, the XNN/oneDNN `*_fusion_type=dot` flags and the oneDNN custom
+  call change rates by a few percent at most (within noise); YNNPACK's dot fusion halves the
+  f32-accumulating bf16 rate; fast math is slightly slower. None makes a plain bf16 -> bf16 dot
+  fast. `--xla_cpu_use_thunk_runtime` is deprecated and a no-op (always on).
+  `jax.default_matmul_precision("bfloat16")` on f32 operands gave 108-151 vs 96-104 GFLOP/s
+  at 2048^3 (two noisy runs): below the explicit f32-accumulating bf16 path; not pursued.
+- **float32 vs PyTorch float32 (target 1.2x, reached ~1.03-1.06x).** Both frameworks spend most of
+  a step in the same f32 GEMMs: at the model's shapes XLA's f32 matmul runs 170-207 GFLOP/s and
+  oneDNN's 203-207 GFLOP/s, and summing the per-shape GEMM times gives ~85-90 % of harjax's f32
+  step. A 1.2x lead over PyTorch would need f32 GEMMs 1.2x faster than oneDNN's, which XLA:CPU does
+  not have on this CPU. Merging q/k/v (and gate/up) into wider GEMMs would lift the N=192 k/v
+  products but the estimate is ~5-10 % of the step: not 1.2x. On CPU, use bf16 compute (above):
+  1.6x PyTorch float32.
+- **GPT-2 bf16 (0.74x PyTorch bf16) is limited by dropout RNG.** GPT-2 trains with dropout 0.1
+  (embeddings, residuals, attention probabilities); JAX draws the masks with threefry, which on
+  CPU costs ~130 ms of an ~870 ms bf16 step (same step without dropout: 733 ms ~ PyTorch bf16's
+  751 ms *with* dropout; PyTorch's bernoulli is native code). `rbg`/`unsafe_rbg` keys are slower
+  on CPU (252 vs 128 ms for the same masks). Next step: cheaper mask bits (e.g. 8-bit draws) in
+  the models' dropout, or `--config` dropout 0 for GPT-2 runs where regularisation is not needed.
+- **MFU (target 80 %): f32 ~74 %, bf16 ~57 %** of the best matmul rate at any shape. The f32 step
+  is at the GEMM ceiling of its own shapes (~85-90 % of step time is GEMMs); the rest is
+  attention, norms, RoPE, AdamW. bf16 is further off because the non-GEMM work (elementwise ops
+  computed in f32, the memory-bound LoRA path) does not get faster with bf16 while GEMMs do 2x.
+- **LoRA overhead (target 5 %): f32 ~5 %, bf16 ~10 %; was 12-13 %.** With the (batch, tokens) axes
+  kept, grad(a) contracted two axes at once, which XLA:CPU runs ~3x slower than one contraction;
+  `harjax/lora.py` now computes the low-rank path on 2-D (rows, features) views (13 % -> 5 % f32,
+  12 % -> 6-10 % bf16). What remains is 6 skinny rank-8 GEMMs per adapted matrix per step (32
+  adapted matrices in 8 layers), each reading a whole (1024 x 576) activation: memory-bound
+  (~0.1-0.2 ms each), so it does not shrink with bf16 while the frozen GEMMs halve. Next step:
+  one A-product for q/k/v (they share their input: one read of x instead of three).
+- **Memory**: ~1.13 GB peak for `smollm2-135m` (4 layers, batch 32); loading + dequantising the
+  GGUF takes ~400 MB, XLA compilation and the first step's buffers ~530 MB.
+- **Compiles**: the k-shot sweep compiles `step` and `eval_step` once each; later runs reuse
+  `harjax.experiment`'s step cache, and batches are always the configured size.
+- **Load**: PyTorch's OpenMP threads spin-wait, so when other processes share the 2 cores its
+  step times degrade far more than XLA's (at load ~4-8: PyTorch float32 median 7-11 s vs ~0.8 s
+  idle). Ratios from a loaded machine flatter harjax; trust runs whose load average is ~1-2.
+- **GPU**: this task was not lent a GPU; the bf16 GPU comparison is not measured here.
 """
 
 

@@ -21,7 +21,12 @@ def variants_for(
     shape: str, layers: int, batch: int, tokens: int, rank: int, harjax_dtypes: list[str]
 ) -> list[Variant]:
     base = dict(shape=shape, layers=layers, batch=batch, tokens=tokens, rank=rank)
-    out = [Variant(f"harjax-{d}", framework="harjax", dtype=d, **base) for d in harjax_dtypes]
+    out = []
+    for d in harjax_dtypes:
+        if d == "bfloat16-plain":  # before harjax.models.matmul: bf16 -> bf16 dots
+            out.append(Variant(f"harjax-{d}", dtype="bfloat16", matmul="plain", **base))
+        else:
+            out.append(Variant(f"harjax-{d}", dtype=d, **base))
     out.append(Variant("pytorch-float32", framework="torch", dtype="float32", **base))
     out.append(Variant("pytorch-bf16-autocast", framework="torch", dtype="bfloat16", **base))
     return out
@@ -75,7 +80,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=7, help="timed steps per variant")
-    parser.add_argument("--harjax-dtypes", default="float32,bfloat16")
+    parser.add_argument(
+        "--harjax-dtypes", default="float32,bfloat16", help="also: bfloat16-plain (before/after)"
+    )
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     results = run(

@@ -231,21 +231,22 @@ notes are not — re-check them against fresh tables).
   at 2048^3 (two noisy runs): below the explicit f32-accumulating bf16 path; not pursued.
 - **float32 vs PyTorch float32 (target 1.2x, reached ~1.03-1.06x).** Both frameworks spend most of
   a step in the same f32 GEMMs: at the model's shapes XLA's f32 matmul runs 170-207 GFLOP/s and
-  oneDNN's 203-207 GFLOP/s, and summing the per-shape GEMM times gives ~85-90 % of harjax's f32
-  step. A 1.2x lead over PyTorch would need f32 GEMMs 1.2x faster than oneDNN's, which XLA:CPU does
-  not have on this CPU. Merging q/k/v (and gate/up) into wider GEMMs would lift the N=192 k/v
-  products but the estimate is ~5-10 % of the step: not 1.2x. On CPU, use bf16 compute (above):
-  1.6x PyTorch float32.
+  oneDNN's 203-207 GFLOP/s. Summed at those rates, the backbone's dense GEMMs take 588 ms of
+  harjax's 788 ms f32 step (75 %); the other ~200 ms is attention, norms, RoPE, the LoRA path,
+  AdamW and the projection. 1.2x PyTorch (801 ms) means <= 667 ms: with GEMMs no faster than
+  oneDNN's, the non-GEMM part would have to shrink from ~200 ms to ~80 ms. Merging q/k/v (and
+  gate/up) into wider GEMMs would lift the slower N=192 k/v products; estimated gain ~5-10 %.
+  On CPU, use bf16 compute instead (above): 1.6x PyTorch float32.
 - **GPT-2 bf16 (0.74x PyTorch bf16) is limited by dropout RNG.** GPT-2 trains with dropout 0.1
   (embeddings, residuals, attention probabilities); JAX draws the masks with threefry, which on
   CPU costs ~130 ms of an ~870 ms bf16 step (same step without dropout: 733 ms ~ PyTorch bf16's
   751 ms *with* dropout; PyTorch's bernoulli is native code). `rbg`/`unsafe_rbg` keys are slower
   on CPU (252 vs 128 ms for the same masks). Next step: cheaper mask bits (e.g. 8-bit draws) in
   the models' dropout, or `--config` dropout 0 for GPT-2 runs where regularisation is not needed.
-- **MFU (target 80 %): f32 ~74 %, bf16 ~57 %** of the best matmul rate at any shape. The f32 step
-  is at the GEMM ceiling of its own shapes (~85-90 % of step time is GEMMs); the rest is
-  attention, norms, RoPE, AdamW. bf16 is further off because the non-GEMM work (elementwise ops
-  computed in f32, the memory-bound LoRA path) does not get faster with bf16 while GEMMs do 2x.
+- **MFU (target 80 %): f32 ~74 %, bf16 ~57 %** of the best matmul rate at any shape. In f32 the
+  dense GEMMs run at 170-207 GFLOP/s (their shapes' ceiling) and are 75 % of the step; in bf16
+  they are only 58 % (291 of 500 ms), because they got 2x faster while the non-GEMM work
+  (elementwise ops computed in f32, the memory-bound LoRA path, AdamW) did not.
 - **LoRA overhead (target 5 %): f32 ~5 %, bf16 ~10 %; was 12-13 %.** With the (batch, tokens) axes
   kept, grad(a) contracted two axes at once, which XLA:CPU runs ~3x slower than one contraction;
   `harjax/lora.py` now computes the low-rank path on 2-D (rows, features) views (13 % -> 5 % f32,

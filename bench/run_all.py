@@ -261,7 +261,11 @@ notes are not — re-check them against fresh tables).
 - **Load**: PyTorch's OpenMP threads spin-wait, so when other processes share the 2 cores its
   step times degrade far more than XLA's (at load ~4-8: PyTorch float32 median 7-11 s vs ~0.8 s
   idle). Ratios from a loaded machine flatter harjax; trust runs whose load average is ~1-2.
-- **GPU**: this task was not lent a GPU; the bf16 GPU comparison is not measured here.
+- **GPU**: this task was not lent a GPU; the bf16 GPU comparison is not measured yet. It is
+  prepared as one script for a session that has one: `python -m bench.gpu` (harjax bf16 vs
+  PyTorch + PEFT bf16 autocast on the same GPU, alternating steps, full SmolLM2 and GPT-2 depth,
+  batch 256 x 32 tokens; prints step time, windows/s, MFU and the ratio; target >= 1.3x). The
+  device image lacks ml_collections, gguf, grain and tensorflow-datasets: carry them as wheels.
 """
 
 

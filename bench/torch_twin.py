@@ -88,8 +88,11 @@ def hf_backbone(shape: str, layers: int) -> tuple[nn.Module, int]:
     return transformers.GPT2Model(hf_config), hf_config.n_embd
 
 
-def build_torch(variant: Variant) -> dict:
-    """The PyTorch + PEFT train step of `variant`: {'step': () -> None, 'model': ...}."""
+def build_torch(variant: Variant, device: str = "cpu") -> dict:
+    """The PyTorch + PEFT train step of `variant`: {'step': () -> None, 'model': ...}.
+
+    `device` 'cuda' runs it on a GPU (autocast on that device type; `step` synchronises).
+    """
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(0)
@@ -107,22 +110,26 @@ def build_torch(variant: Variant) -> dict:
         )
     else:
         backbone.requires_grad_(False)
-    model = TorchHAR(backbone, d_model).train()
+    model = TorchHAR(backbone, d_model).train().to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01)
     generator = torch.Generator().manual_seed(0)
     signal = torch.randn(variant.batch, variant.tokens * 4, NUM_CHANNELS, generator=generator)
     label = torch.randint(0, NUM_CLASSES, (variant.batch,), generator=generator)
+    signal, label = signal.to(device), label.to(device)
+    device_type = torch.device(device).type
     autocast = variant.dtype != "float32"
     dtype = getattr(torch, variant.dtype)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=dtype, enabled=autocast):
+        with torch.autocast(device_type, dtype=dtype, enabled=autocast):
             logits = model(signal)
         loss = F.cross_entropy(logits.float(), label)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        if device_type == "cuda":
+            torch.cuda.synchronize()
 
     return {"step": step, "model": model, "num_trainable": sum(p.numel() for p in params)}

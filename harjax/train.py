@@ -68,14 +68,25 @@ def make_optimizer(
 
 
 def create_train_state(
-    rng: jax.Array, trainable: Params, optimizer: optax.GradientTransformation
+    rng: jax.Array,
+    trainable: Params,
+    optimizer: optax.GradientTransformation,
+    *,
+    mesh: Mesh | None = None,
 ) -> TrainState:
-    return TrainState(
+    """The initial state, replicated over `mesh` (default: every device).
+
+    Placing it with the same sharding the step returns means the step compiles once: an
+    unplaced state has a different abstract type than the step's output and would trigger a
+    second compilation on the second call.
+    """
+    state = TrainState(
         step=jnp.zeros((), jnp.int32),
         params=trainable,
         opt_state=optimizer.init(trainable),
         rng=rng,
     )
+    return jax.device_put(state, replicated(data_mesh() if mesh is None else mesh))
 
 
 def data_mesh(devices: list | None = None) -> Mesh:

@@ -101,3 +101,11 @@ def test_two_devices_equal_one_device(tmp_path):
     assert one.keys() == two.keys()
     for key in one:
         np.testing.assert_allclose(one[key], two[key], atol=1e-5, err_msg=key)
+
+
+def test_the_step_compiles_once_over_many_calls():
+    """An unplaced initial state used to trigger a second compilation on the second call."""
+    built, step, state = _setup()
+    for seed in range(3):
+        state, _ = step(state, built.frozen, _separable_batch(np.random.default_rng(seed)))
+    assert step._cache_size() == 1

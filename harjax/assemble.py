@@ -14,7 +14,6 @@ Variants (`config.model.variant`):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any
 
 import jax
@@ -25,6 +24,8 @@ from harjax import lora
 from harjax.models.har import HARModel
 from harjax.models.llama import LlamaConfig, LlamaModel
 from harjax.models.projection import ProjectionConfig
+from harjax.tree import flatten_params
+from harjax.weights.common import check_params, content_hash
 
 Params = dict[str, Any]
 NEURAL_VARIANTS = ("pretrained", "random", "none", "scratch")
@@ -98,32 +99,6 @@ def _scratch_backbone(config: ml_collections.ConfigDict, dtype) -> LlamaModel:
     return LlamaModel(llama, dtype=dtype)
 
 
-def _hash_tree(tree: Params) -> str:
-    digest = hashlib.sha256()
-    for path in lora.param_paths(tree):
-        digest.update(path.encode())
-    for leaf in jax.tree.leaves(tree):
-        digest.update(str(leaf.shape).encode() + str(leaf.dtype).encode())
-        digest.update(jax.device_get(leaf).tobytes())
-    return digest.hexdigest()
-
-
-def _check_same_structure(expected: Params, found: Params, where: str) -> None:
-    exp = {p: tuple(v.shape) for p, v in lora.flatten(expected).items()}
-    got = {p: tuple(v.shape) for p, v in lora.flatten(found).items()}
-    missing, unexpected = sorted(exp.keys() - got.keys()), sorted(got.keys() - exp.keys())
-    shapes = [
-        f"{p}: expected {exp[p]}, found {got[p]}"
-        for p in exp.keys() & got.keys()
-        if tuple(exp[p]) != tuple(got[p])
-    ]
-    if missing or unexpected or shapes:
-        raise ValueError(
-            f"{where}: backbone parameters do not match the module: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}, mis-shaped {shapes[:5]}"
-        )
-
-
 # Jitted initialisers per model structure: a sweep of many runs compiles each once.
 _INIT_CACHE: dict[tuple, tuple] = {}
 
@@ -195,7 +170,11 @@ def assemble(
     init_rng, lora_rng = jax.random.split(rng)
     init_full, init_without_backbone, shapes = _initializers(model, input_shape)
     if variant == "pretrained":
-        _check_same_structure(shapes["backbone"], loaded, f"backbone {spec!r}")
+        check_params(
+            {p: tuple(v.shape) for p, v in flatten_params(loaded).items()},
+            {p: tuple(v.shape) for p, v in flatten_params(shapes["backbone"]).items()},
+            source=f"backbone {spec!r}",
+        )
         params = init_without_backbone(init_rng)
         params["backbone"] = loaded
     else:
@@ -218,7 +197,7 @@ def assemble(
     backbone_hash = (
         backbone.content_hash
         if variant == "pretrained"
-        else _hash_tree(frozen)
+        else content_hash(frozen)
         if frozen
         else "none"
     )

@@ -23,6 +23,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from harjax import lora
+from harjax.tree import flatten_params
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -110,7 +111,7 @@ def export_merged(path: str | os.PathLike, assembled, trainable, extra: dict[str
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     params = lora.merge_lora(lora.merge_params(trainable, assembled.frozen), assembled.lora_config)
-    flat = {p: np.asarray(v) for p, v in lora.flatten(params).items()}
+    flat = {p: np.asarray(v) for p, v in flatten_params(params).items()}
     np.savez(path / "merged_params.npz", **flat)
     (path / "manifest.json").write_text(json.dumps(extra, indent=2, default=str))
     return path

@@ -30,6 +30,7 @@ from harjax.data import pipeline, splits
 from harjax.data.labels import COMMON_LABELS
 from harjax.data.normalization import Stats, compute_stats
 from harjax.metrics_log import MetricsLog
+from harjax.tree import flatten_params, unflatten_params
 
 RESULT_FILE = "metrics.json"
 VARIANTS = (*assemble.NEURAL_VARIANTS, "classical")
@@ -105,7 +106,7 @@ def start_from(fresh: dict[str, Any], init: InitTrainable) -> dict[str, Any]:
     """`fresh` (the run's initial trainable tree) with every leaf taken from `init.params`,
     except head leaves that `InitTrainable` says to re-initialise. Any other missing,
     unexpected or mis-shaped path is an error listing them."""
-    fresh_flat, init_flat = lora.flatten(fresh), lora.flatten(init.params)
+    fresh_flat, init_flat = flatten_params(fresh), flatten_params(init.params)
     merged, problems = {}, []
     for path, value in fresh_flat.items():
         old = init_flat.get(path)
@@ -125,7 +126,7 @@ def start_from(fresh: dict[str, Any], init: InitTrainable) -> dict[str, Any]:
             f"init_trainable from {init.source or 'caller'} does not fit this model's trainable "
             f"tree: {problems[:6]}{' ...' if len(problems) > 6 else ''}"
         )
-    return lora.unflatten(merged)
+    return unflatten_params(merged)
 
 
 def _eval_subset(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from harjax.models.matmul import low_precision_dot_general
+from harjax.tree import flatten_params, unflatten_params
 
 Params = dict[str, Any]
 
@@ -156,26 +157,6 @@ def merge_lora(params: Params, config: LoraConfig) -> Params:
     return rebuild(params)
 
 
-def _flatten(tree: Mapping, prefix: tuple = ()) -> dict[tuple, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, (*prefix, key)))
-        else:
-            flat[(*prefix, key)] = value
-    return flat
-
-
-def _unflatten(flat: Mapping[tuple, Any]) -> Params:
-    tree: Params = {}
-    for path, value in flat.items():
-        node = tree
-        for key in path[:-1]:
-            node = node.setdefault(key, {})
-        node[path[-1]] = value
-    return tree
-
-
 def split_params(params: Params, is_trainable: Callable[[str], bool]) -> tuple[Params, Params]:
     """Splits a parameter tree into (trainable, frozen) by a predicate on '/'-joined paths.
 
@@ -188,18 +169,18 @@ def split_params(params: Params, is_trainable: Callable[[str], bool]) -> tuple[P
     `merge_params(trainable, frozen)` rebuilds `params` exactly.
     """
     trainable, frozen = {}, {}
-    for path, value in _flatten(params).items():
-        (trainable if is_trainable("/".join(map(str, path))) else frozen)[path] = value
-    return _unflatten(trainable), _unflatten(frozen)
+    for path, value in flatten_params(params).items():
+        (trainable if is_trainable(path) else frozen)[path] = value
+    return unflatten_params(trainable), unflatten_params(frozen)
 
 
 def merge_params(trainable: Params, frozen: Params) -> Params:
     """Inverse of `split_params`; raises on a leaf present in both (it would be ambiguous)."""
-    flat_t, flat_f = _flatten(trainable), _flatten(frozen)
+    flat_t, flat_f = flatten_params(trainable), flatten_params(frozen)
     overlap = flat_t.keys() & flat_f.keys()
     if overlap:
         raise ValueError(f"parameters both trainable and frozen: {sorted(overlap)[:5]}")
-    return _unflatten({**flat_f, **flat_t})
+    return unflatten_params({**flat_f, **flat_t})
 
 
 def trainable_predicate(patterns: list[str]) -> Callable[[str], bool]:
@@ -208,18 +189,8 @@ def trainable_predicate(patterns: list[str]) -> Callable[[str], bool]:
     return lambda path: any(p.search(path) for p in compiled)
 
 
-def flatten(tree: Params) -> dict[str, Any]:
-    """{'a/b/c': leaf} for every leaf of a nested dict."""
-    return {"/".join(map(str, path)): leaf for path, leaf in _flatten(tree).items()}
-
-
-def unflatten(flat: Mapping[str, Any]) -> Params:
-    """Inverse of `flatten`."""
-    return _unflatten({tuple(path.split("/")): leaf for path, leaf in flat.items()})
-
-
 def param_paths(tree: Params) -> list[str]:
-    return sorted("/".join(map(str, path)) for path in _flatten(tree))
+    return sorted(flatten_params(tree))
 
 
 def count_params(tree: Params) -> int:

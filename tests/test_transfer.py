@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from configs.transfer import get_config as transfer_config
-from harjax import experiment, lora, transfer
+from harjax import experiment, transfer
 from harjax.checkpoint import BackboneMismatchError
 from harjax.data import pipeline
+from harjax.tree import flatten_params
 from tests.helpers import tiny_config
 
 HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
@@ -356,7 +357,7 @@ def test_pretrained_backbone_lora_tree_and_hash_carry_into_the_target_run(
     init = transfer.load_pretrained(
         config, tmp_path / "folds" / folds[0].name / "pretrain", prepared, backbone
     )
-    lora_b = {p: v for p, v in lora.flatten(init.params).items() if p.endswith("lora/b")}
+    lora_b = {p: v for p, v in flatten_params(init.params).items() if p.endswith("lora/b")}
     assert lora_b and any(np.abs(v).max() > 0 for v in lora_b.values())  # trained (b starts at 0)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from harjax.models.gpt2 import GPT2Config, GPT2Model
 from harjax.models.llama import LlamaConfig, LlamaModel
+from harjax.tree import flatten_params, unflatten_params  # noqa: F401  (re-exported)
 
 ARCHITECTURES = ("gpt2", "llama")
 
@@ -61,29 +62,6 @@ def build_module(config: GPT2Config | LlamaConfig, dtype: Any = jnp.float32) -> 
 
 def architecture_name(config: GPT2Config | LlamaConfig) -> str:
     return "gpt2" if isinstance(config, GPT2Config) else "llama"
-
-
-def flatten_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"h": {"0": {"attn": ...}}}`` -> ``{"h/0/attn/...": leaf}``."""
-    flat = {}
-    for key, value in tree.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten_params(value, path + "/"))
-        else:
-            flat[path] = value
-    return flat
-
-
-def unflatten_params(flat: Mapping[str, Any]) -> dict[str, Any]:
-    tree: dict[str, Any] = {}
-    for path, value in flat.items():
-        node = tree
-        *parents, leaf = path.split("/")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
 
 
 @functools.lru_cache(maxsize=32)

@@ -31,9 +31,10 @@ import numpy as np  # noqa: E402
 import orbax.checkpoint as ocp  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
-from harjax import assemble, lora, train  # noqa: E402
+from harjax import assemble, train  # noqa: E402
 from harjax.checkpoint import RunCheckpointer  # noqa: E402
 from harjax.data import pipeline  # noqa: E402
+from harjax.tree import flatten_params  # noqa: E402
 from tests.fakes import tiny_llama_backbone  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 
@@ -75,7 +76,7 @@ class ArrayDataset:
 
 def flat_params(params) -> dict[str, np.ndarray]:
     # Replicated arrays: every process holds the full value.
-    return {p: np.asarray(v) for p, v in lora.flatten(params).items()}
+    return {p: np.asarray(v) for p, v in flatten_params(params).items()}
 
 
 def main(out_dir: str, checkpoint_dir: str) -> None:

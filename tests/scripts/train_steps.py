@@ -8,7 +8,8 @@ import sys
 import jax
 import numpy as np
 
-from harjax import assemble, lora, train
+from harjax import assemble, train
+from harjax.tree import flatten_params
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 
@@ -35,7 +36,7 @@ def main(out_path: str) -> None:
         batch = jax.device_put(batch, train.batch_sharding(mesh))
         state, metrics = step(state, built.frozen, batch)
         losses.append(float(metrics["loss"]))
-    flat = {p: np.asarray(v) for p, v in lora.flatten(state.params).items()}
+    flat = {p: np.asarray(v) for p, v in flatten_params(state.params).items()}
     np.savez(out_path, losses=np.asarray(losses), num_devices=len(jax.devices()), **flat)
 
 

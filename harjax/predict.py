@@ -13,9 +13,9 @@ windowing as the training data, and the training split's normalisation statistic
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,10 @@ import numpy as np
 from harjax import assemble, train
 from harjax.checkpoint import CHECKPOINT_DIR, RunCheckpointer
 from harjax.data import core
+from harjax.data.csv_folder import read_csv
 from harjax.data.normalization import Stats
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -94,49 +97,53 @@ def load_predictor(checkpoint: str | Path) -> Predictor:
 def read_recording(
     path: str | Path, channel_names: tuple[str, ...], sample_rate: float, max_gap_s: float
 ) -> list[tuple[float, np.ndarray]]:
-    """CSV -> [(start time in s, (n, C) segment at `sample_rate`)], split at long gaps."""
+    """CSV -> [(start time in s, (n, C) segment at `sample_rate`)], split at long gaps.
+
+    Parsing and checks are the CSV-folder builder's (`csv_folder.read_csv`, label/subject
+    optional). Rows with an empty cell become holes in the time axis: short holes are
+    interpolated by the uniform-grid resampling, holes longer than `max_gap_s` split the
+    recording. Both are logged with their counts.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such CSV file")
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise core.DataError(f"{path}: expected a header and data rows")
-    header = [name.strip() for name in rows[0]]
-    needed = ("timestamp", *channel_names)
-    missing = [name for name in needed if name not in header]
+    table = read_csv(path, labelled=False)
+    available = core.CANONICAL_CHANNELS[: table.signal.shape[1]]
+    missing = [name for name in channel_names if name not in available]
     if missing:
         raise core.DataError(
-            f"{path}:1: missing column(s) {missing}; the model was trained on {channel_names}"
+            f"{path}: missing column(s) {missing}; the model was trained on {channel_names}"
         )
-    columns = [header.index(name) for name in needed]
-    values = np.empty((len(rows) - 1, len(needed)), np.float64)
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise core.DataError(f"{path}:{number}: {len(row)} fields, expected {len(header)}")
-        try:
-            values[number - 2] = [float(row[c]) if row[c].strip() else np.nan for c in columns]
-        except ValueError:
-            raise core.DataError(f"{path}:{number}: non-numeric value in {needed}") from None
-    if np.isinf(values).any():
-        line = int(np.argwhere(np.isinf(values))[0][0]) + 2
-        raise core.DataError(f"{path}:{line}: inf in {needed}")
-    # Rows with an empty cell become holes in the time axis: short holes are interpolated by
-    # the uniform-grid resampling, holes longer than max_gap_s split the recording.
-    valid = ~np.isnan(values).any(axis=1)
-    timestamps, signal = values[valid, 0], values[valid, 1:]
+    signal = table.signal[:, [available.index(name) for name in channel_names]]
+    valid = ~np.isnan(signal).any(axis=1)
+    if not valid.all():
+        log.warning(
+            "%s: %d rows with an empty cell left out (bridged or split by time)",
+            path,
+            int((~valid).sum()),
+        )
+    timestamps, signal = table.timestamps[valid], signal[valid]
     native = core.nominal_rate(timestamps, source=str(path))
-    cuts = np.flatnonzero(np.diff(timestamps) > max_gap_s) + 1
-    bounds = [0, *cuts.tolist(), len(timestamps)]
+    pieces = core.split_at_gaps(timestamps, max_gap_s)
+    if len(pieces) > 1:
+        log.warning(
+            "%s: split into %d pieces at gaps longer than %s s", path, len(pieces), max_gap_s
+        )
     out = []
-    for start, stop in zip(bounds[:-1], bounds[1:]):
+    for start, stop in pieces:
         if stop - start < 2:
+            log.warning(
+                "%s: a single sample at t=%.3f s between gaps left out",
+                path,
+                float(timestamps[start]),
+            )
             continue
         (piece,) = core.resample_irregular(
             timestamps[start:stop], signal[start:stop], native, max_gap_s, source=str(path)
         )
-        out.append((float(timestamps[start]), core.resample(piece, native, sample_rate)))
-    return [(start, piece.astype(np.float32)) for start, piece in out]
+        resampled = core.resample(piece, native, sample_rate).astype(np.float32)
+        out.append((float(timestamps[start]), resampled))
+    return out
 
 
 def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predictor | None = None):
@@ -149,6 +156,15 @@ def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predict
         csv_path, predictor.channel_names, rate, float(d.get("max_gap_s", 0.25))
     ):
         segment_windows = core.windows(segment, window_length=length, window_stride=stride)
+        unused = len(segment) - (len(segment_windows) - 1) * stride - length
+        if len(segment_windows) == 0 or unused > 0:
+            log.warning(
+                "%s: %.2f s at t=%.2f s not classified (shorter than a window or the tail "
+                "after the last full window)",
+                csv_path,
+                (len(segment) if len(segment_windows) == 0 else unused) / rate,
+                offset if len(segment_windows) == 0 else offset + (len(segment) - unused) / rate,
+            )
         windows.append(segment_windows)
         starts.extend(offset + i * stride / rate for i in range(len(segment_windows)))
     if not starts:

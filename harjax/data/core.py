@@ -186,7 +186,7 @@ def _check_timestamps(timestamps: np.ndarray, source: str) -> np.ndarray:
     return timestamps
 
 
-def _split_at_gaps(timestamps: np.ndarray, max_gap_s: float) -> list[tuple[int, int]]:
+def split_at_gaps(timestamps: np.ndarray, max_gap_s: float) -> list[tuple[int, int]]:
     """Index ranges [start, stop) of runs whose consecutive timestamps are <= max_gap_s apart."""
     cuts = np.flatnonzero(np.diff(timestamps) > max_gap_s) + 1
     bounds = [0, *cuts.tolist(), len(timestamps)]
@@ -215,7 +215,7 @@ def resample_irregular(
         raise DataError(
             f"{source}: {len(timestamps)} timestamps but {len(signal)} signal rows; expected equal"
         )
-    pieces = _split_at_gaps(timestamps, max_gap_s)
+    pieces = split_at_gaps(timestamps, max_gap_s)
     if report is not None:
         report.segments_split += max(len(pieces) - 1, 0)
     out = []
@@ -256,8 +256,8 @@ def align_streams(
         )
     # Covered intervals of each stream (runs without long gaps), intersected pairwise.
     covered = []
-    for a_start, a_stop in _split_at_gaps(t_acc, max_gap_s):
-        for g_start, g_stop in _split_at_gaps(t_gyro, max_gap_s):
+    for a_start, a_stop in split_at_gaps(t_acc, max_gap_s):
+        for g_start, g_stop in split_at_gaps(t_gyro, max_gap_s):
             begin = max(t_acc[a_start], t_gyro[g_start])
             end = min(t_acc[a_stop - 1], t_gyro[g_stop - 1])
             if end > begin:

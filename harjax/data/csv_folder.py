@@ -54,14 +54,18 @@ class CsvTable:
     subjects: np.ndarray  # (n,) str
 
 
-def read_csv(path: Path) -> CsvTable:
-    """Parses and checks one file; every error names the file and, where it applies, the line."""
+def read_csv(path: Path, *, labelled: bool = True) -> CsvTable:
+    """Parses and checks one file; every error names the file and, where it applies, the line.
+
+    `labelled=False` (a recording to classify) makes the `label` and `subject` columns optional.
+    """
+    required = REQUIRED_COLUMNS if labelled else REQUIRED_COLUMNS[:4]
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     if not rows:
-        raise DataError(f"{path}: empty file; expected a header line {','.join(REQUIRED_COLUMNS)}")
+        raise DataError(f"{path}: empty file; expected a header line {','.join(required)}")
     header = [name.strip() for name in rows[0]]
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    missing = [name for name in required if name not in header]
     if missing:
         raise DataError(f"{path}:1: missing column(s) {missing}; header is {header}")
     gyro = [name for name in GYRO_COLUMNS if name in header]
@@ -92,9 +96,12 @@ def read_csv(path: Path) -> CsvTable:
         )
     signal = np.stack([values[name] for name in numeric[1:]], axis=1)
     for name in ("label", "subject"):
-        empty = [i for i, value in enumerate(columns[name]) if not value]
-        if empty:
-            raise DataError(f"{path}:{empty[0] + 2}: empty {name}")
+        if name not in columns:  # only when not labelled
+            columns[name] = [""] * len(body)
+        elif labelled:
+            empty = [i for i, value in enumerate(columns[name]) if not value]
+            if empty:
+                raise DataError(f"{path}:{empty[0] + 2}: empty {name}")
     return CsvTable(
         path, timestamps, signal, np.array(columns["label"]), np.array(columns["subject"])
     )

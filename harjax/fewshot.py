@@ -94,16 +94,26 @@ def make_variants(
     return variants
 
 
-def parse_shots(text: str) -> list[int | str]:
-    """'1,5,10' -> [1, 5, 10, 'all'] ('all' is always appended, once)."""
-    shots: list[int | str] = []
+def parse_shots(text: str, *, zero_shot: bool = False, always_all: bool = True) -> list:
+    """'1,5,10' -> [1, 5, 10, 'all']: sorted, unique, 'all' last.
+
+    `always_all` appends 'all' even when not listed (the few-shot sweep's reference point);
+    `zero_shot` admits k = 0 (transfer: evaluate without fine-tuning).
+    """
+    shots: set[int] = set()
+    with_all = always_all
+    lowest = 0 if zero_shot else 1
     for part in filter(None, (p.strip() for p in str(text).split(","))):
         if part == "all":
-            continue
-        if not part.isdigit() or int(part) < 1:
-            raise ValueError(f"--shots: {part!r} is not a positive integer (or 'all')")
-        shots.append(int(part))
-    return sorted(set(shots)) + ["all"]
+            with_all = True
+        elif part.isdigit() and int(part) >= lowest:
+            shots.add(int(part))
+        else:
+            kind = "non-negative" if zero_shot else "positive"
+            raise ValueError(f"--shots: {part!r} is not a {kind} integer (or 'all')")
+    if not shots and not with_all:
+        raise ValueError(f"--shots: no value in {text!r}")
+    return sorted(shots) + (["all"] if with_all else [])
 
 
 def run_dir(workdir: Path, variant: Variant, shots, seed: int) -> Path:

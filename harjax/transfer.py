@@ -51,7 +51,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from harjax import experiment
+from harjax import experiment, fewshot
 from harjax.data import pipeline, sampling, splits
 from harjax.data.labels import COMMON_LABELS
 from harjax.data.normalization import Stats
@@ -106,18 +106,7 @@ def parse_names(text: str, flag: str) -> list[str]:
 
 def parse_shots(text: str) -> list[int | str]:
     """'0,1,5,10' -> [0, 1, 5, 10]: 0 = zero-shot evaluation, `all` = the whole training split."""
-    shots: list[int | str] = []
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        if part == ALL:
-            shots.append(ALL)
-        elif part.isdigit():
-            shots.append(int(part))
-        else:
-            raise ValueError(f"--shots: {part!r} is not a non-negative integer (or {ALL!r})")
-    if not shots:
-        raise ValueError(f"--shots: no value in {text!r}")
-    numeric = sorted({k for k in shots if k != ALL})
-    return numeric + ([ALL] if ALL in shots else [])
+    return fewshot.parse_shots(text, zero_shot=True, always_all=False)
 
 
 def plan_folds(

@@ -222,9 +222,13 @@ def _json_default(obj):
     return str(obj)
 
 
-def _finish(workdir, result, class_names, title) -> dict[str, Any]:
+def _finish(workdir, base, test, class_names, **fields) -> dict[str, Any]:
+    """Writes metrics.json and confusion.png; every variant's result has the same keys."""
     from harjax import report
 
+    result = {**base, "test": test, "accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
+    result.update(fields)
+    title = f"{base['variant']} — test macro-F1 {test['macro_f1']:.3f}"
     if jax.process_index() == 0:
         report.plot_confusion(
             np.asarray(result["test"]["confusion"]), class_names, workdir / "confusion.png", title
@@ -267,7 +271,8 @@ def train_and_evaluate(
         stats = init_trainable.stats
     else:
         stats = compute_stats(data.dataset, train_idx)
-    stats.save(stats_path) if jax.process_index() == 0 else None
+    if jax.process_index() == 0:
+        stats.save(stats_path)
     base = {
         "variant": config.model.variant,
         "dataset": config.dataset,
@@ -282,7 +287,7 @@ def train_and_evaluate(
     }
     variant = config.model.variant
     if variant == "classical":
-        return _train_classical(config, workdir, data, train_idx, stats, base)
+        return _train_classical(config, workdir, data, train_idx, base)
     if variant not in assemble.NEURAL_VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; expected one of {VARIANTS}")
 
@@ -392,27 +397,25 @@ def train_and_evaluate(
     curve_values = [v for _, v in meta["curve"]]
     log.write(num_steps, "test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
     log.close()
-    result = {
-        **base,
-        "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
-        "test": test,
-        "accuracy": test["accuracy"],
-        "macro_f1": test["macro_f1"],
-        "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
-        "best_step": meta["best_step"],
-        "best_val_macro_f1": meta["best_score"],
-        "steps_to_95": evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
-        "trainable_params": counts["trainable"],
-        "total_params": counts["total"],
-        "trainable_fraction": counts["fraction"],
-        "train_seconds": meta["train_seconds"],
-        "num_steps": num_steps,
-    }
-    title = f"{variant} — test macro-F1 {test['macro_f1']:.3f}"
-    return _finish(workdir, result, class_names, title)
+    return _finish(
+        workdir,
+        base,
+        test,
+        class_names,
+        backbone={"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
+        val_curve={"steps": curve_steps, "macro_f1": curve_values},
+        best_step=meta["best_step"],
+        best_val_macro_f1=meta["best_score"],
+        steps_to_95=evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
+        trainable_params=counts["trainable"],
+        total_params=counts["total"],
+        trainable_fraction=counts["fraction"],
+        train_seconds=meta["train_seconds"],
+        num_steps=num_steps,
+    )
 
 
-def _train_classical(config, workdir, data, train_idx, stats: Stats, base) -> dict[str, Any]:
+def _train_classical(config, workdir, data, train_idx, base) -> dict[str, Any]:
     from harjax.classical import ClassicalBaseline
 
     clock = time.perf_counter()
@@ -431,21 +434,19 @@ def _train_classical(config, workdir, data, train_idx, stats: Stats, base) -> di
     test = evaluate.classification_metrics(
         test_labels, model.predict(test_signals), data.class_names
     )
-    result = {
-        **base,
-        "backbone": {"spec": "none", "hash": "none"},
-        "test": test,
-        "accuracy": test["accuracy"],
-        "macro_f1": test["macro_f1"],
-        "val_curve": {"steps": [], "macro_f1": []},
-        "best_step": 0,
-        "best_val_macro_f1": None,
-        "steps_to_95": None,
-        "trainable_params": model.num_parameters(),
-        "total_params": model.num_parameters(),
-        "trainable_fraction": 1.0,
-        "train_seconds": seconds,
-        "num_steps": 0,
-    }
-    title = f"classical — test macro-F1 {test['macro_f1']:.3f}"
-    return _finish(Path(workdir), result, data.class_names, title)
+    return _finish(
+        Path(workdir),
+        base,
+        test,
+        data.class_names,
+        backbone={"spec": "none", "hash": "none"},
+        val_curve={"steps": [], "macro_f1": []},
+        best_step=0,
+        best_val_macro_f1=None,
+        steps_to_95=None,
+        trainable_params=model.num_parameters(),
+        total_params=model.num_parameters(),
+        trainable_fraction=1.0,
+        train_seconds=seconds,
+        num_steps=0,
+    )

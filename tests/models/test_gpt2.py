@@ -9,6 +9,7 @@ import transformers
 
 from harjax.models.gpt2 import GPT2Config, GPT2Model
 from harjax.weights import load_backbone
+from tests.models.parity import ours, random_embeds, reference_hidden
 
 TOLERANCE = 1e-4
 
@@ -34,23 +35,6 @@ def save_tiny_gpt2(directory, *, seed=0, save_kwargs=None, **overrides):
     model = transformers.GPT2LMHeadModel(tiny_gpt2_config(**overrides)).eval()
     model.save_pretrained(directory, **(save_kwargs or {}))
     return model
-
-
-def random_embeds(hidden_size, *, batch=2, length=12, seed=0):
-    return np.random.default_rng(seed).normal(size=(batch, length, hidden_size)).astype(np.float32)
-
-
-def reference_hidden(model, embeds, num_layers=None):
-    """HF hidden states after ``num_layers`` blocks (positions added by HF), then HF's ln_f."""
-    with torch.no_grad():
-        out = model.transformer(inputs_embeds=torch.from_numpy(embeds), output_hidden_states=True)
-        if num_layers is None:
-            return out.last_hidden_state.numpy()
-        return model.transformer.ln_f(out.hidden_states[num_layers]).numpy()
-
-
-def ours(backbone, embeds, **kwargs):
-    return np.asarray(backbone.module.apply({"params": backbone.params}, embeds, **kwargs))
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,8 @@ from safetensors.torch import load_file, save_file
 import harjax.weights
 from harjax.weights import CheckpointError, load_backbone
 from harjax.weights.common import flatten_params
-from tests.models.test_gpt2 import random_embeds, save_tiny_gpt2, tiny_gpt2_config
-from tests.models.test_gpt2 import reference_hidden as gpt2_reference
-from tests.models.test_llama import reference_hidden as llama_reference
+from tests.models.parity import random_embeds, reference_hidden
+from tests.models.test_gpt2 import save_tiny_gpt2, tiny_gpt2_config
 from tests.models.test_llama import save_tiny_llama
 
 TOLERANCE = 1e-4
@@ -129,7 +128,7 @@ def test_sharded_llama_reads_only_the_kept_layers(tmp_path, monkeypatch):
     assert "model.embed_tokens.weight" not in read
     embeds = random_embeds(48)
     np.testing.assert_allclose(
-        apply(backbone, embeds), llama_reference(model, embeds, 2), atol=TOLERANCE
+        apply(backbone, embeds), reference_hidden(model, embeds, 2), atol=TOLERANCE
     )
 
 
@@ -150,7 +149,7 @@ def test_gpt2_flax_msgpack(tmp_path, gpt2):
     backbone = load_backbone(tmp_path, with_embeddings=True)
     embeds = random_embeds(48)
     np.testing.assert_allclose(
-        apply(backbone, embeds), gpt2_reference(model, embeds), atol=TOLERANCE
+        apply(backbone, embeds), reference_hidden(model, embeds), atol=TOLERANCE
     )
     ids = np.arange(10).reshape(2, 5)
     with torch.no_grad():
@@ -166,7 +165,7 @@ def test_llama_flax_msgpack_untied_and_truncated(tmp_path, llama):
     assert backbone.params["lm_head"]["kernel"].shape == (48, 97)
     embeds = random_embeds(48)
     np.testing.assert_allclose(
-        apply(backbone, embeds), llama_reference(model, embeds, 2), atol=TOLERANCE
+        apply(backbone, embeds), reference_hidden(model, embeds, 2), atol=TOLERANCE
     )
 
 

@@ -178,14 +178,7 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
         rng=jax.random.key(0),
         backbone=backbone,
     )
-    o = config.optim
-    optimizer = train.make_optimizer(
-        learning_rate=o.learning_rate,
-        num_steps=config.train.num_steps,
-        warmup_steps=o.warmup_steps,
-        weight_decay=o.weight_decay,
-        grad_clip=o.grad_clip,
-    )
+    optimizer = train.optimizer_from_config(config)
     step_fn = train.make_train_step(assembled.model, optimizer, assembled.lora_config)
     state = train.create_train_state(jax.random.key(1), assembled.trainable, optimizer)
     rng = np.random.default_rng(0)

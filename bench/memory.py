@@ -43,14 +43,7 @@ def child(layers: int | None, steps: int, batch: int) -> dict:
     config.train.batch_size = batch
     assembled = assemble(config, num_classes=7, num_channels=6, rng=jax.random.key(0))
     phases.append((f"load {config.backbone.spec} + assemble", *_rss_mb()))
-    o = config.optim
-    optimizer = train.make_optimizer(
-        learning_rate=o.learning_rate,
-        num_steps=config.train.num_steps,
-        warmup_steps=o.warmup_steps,
-        weight_decay=o.weight_decay,
-        grad_clip=o.grad_clip,
-    )
+    optimizer = train.optimizer_from_config(config)
     step = train.make_train_step(assembled.model, optimizer, assembled.lora_config)
     state = train.create_train_state(jax.random.key(1), assembled.trainable, optimizer)
     rng = np.random.default_rng(0)

@@ -186,20 +186,13 @@ def _step_key(config, assembled, num_classes, num_channels, mesh) -> str:
 def _steps_for(config, assembled, num_classes, num_channels, mesh):
     key = _step_key(config, assembled, num_classes, num_channels, mesh)
     if key not in _STEP_CACHE:
-        o = config.optim
-        optimizer = train.make_optimizer(
-            learning_rate=float(o.learning_rate),
-            num_steps=int(config.train.num_steps),
-            warmup_steps=int(o.warmup_steps),
-            weight_decay=float(o.weight_decay),
-            grad_clip=float(o.grad_clip) or None,
-        )
+        optimizer = train.optimizer_from_config(config)
         step = train.make_train_step(
             assembled.model,
             optimizer,
             assembled.lora_config,
             mesh=mesh,
-            label_smoothing=float(o.label_smoothing),
+            label_smoothing=float(config.optim.label_smoothing),
         )
         eval_step = train.make_eval_step(assembled.model, assembled.lora_config, mesh=mesh)
         _STEP_CACHE[key] = (optimizer, step, eval_step)

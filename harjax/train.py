@@ -67,6 +67,18 @@ def make_optimizer(
     return optax.chain(*chain)
 
 
+def optimizer_from_config(config) -> optax.GradientTransformation:
+    """`make_optimizer` from an ml_collections config: `optim.*` and `train.num_steps`."""
+    o = config.optim
+    return make_optimizer(
+        learning_rate=float(o.learning_rate),
+        num_steps=int(config.train.num_steps),
+        warmup_steps=int(o.warmup_steps),
+        weight_decay=float(o.weight_decay),
+        grad_clip=float(o.grad_clip) or None,
+    )
+
+
 def create_train_state(
     rng: jax.Array,
     trainable: Params,

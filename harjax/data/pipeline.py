@@ -35,8 +35,35 @@ _READ_CHUNK = 2048
 MEMORY_BUDGET_BYTES = 2 << 30  # decoded windows kept in RAM up to this size
 
 
+class _IndexedWindows:
+    """What a served dataset shares: class/channel counts and index -> (part, index in part).
+
+    Subclasses define `_part_offsets()`: the start of each part (a split, or a dataset of a
+    concatenation) and, last, the total number of windows.
+    """
+
+    name: str
+    class_names: tuple[str, ...]
+    channel_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channel_names)
+
+    def _locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        offsets = self._part_offsets()
+        if len(indices) and (indices.min() < 0 or indices.max() >= offsets[-1]):
+            raise IndexError(f"{self.name}: index out of range [0, {offsets[-1]})")
+        part = np.searchsorted(offsets, indices, side="right") - 1
+        return part, indices - offsets[part]
+
+
 @dataclasses.dataclass
-class HARDataset:
+class HARDataset(_IndexedWindows):
     """All splits of one prepared dataset as one random-access source (index = window)."""
 
     name: str
@@ -58,26 +85,14 @@ class HARDataset:
     signals: np.ndarray | None = None
 
     @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def num_channels(self) -> int:
-        return len(self.channel_names)
-
-    @property
     def window_length(self) -> int:
         return self.builder.builder_config.window_length
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def _locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        offsets = np.cumsum([0] + [len(s) for s in self.sources])
-        if len(indices) and (indices.min() < 0 or indices.max() >= offsets[-1]):
-            raise IndexError(f"{self.name}: index out of range [0, {offsets[-1]})")
-        split = np.searchsorted(offsets, indices, side="right") - 1
-        return split, indices - offsets[split]
+    def _part_offsets(self) -> np.ndarray:
+        return np.cumsum([0] + [len(s) for s in self.sources])
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         split, local = self._locate(np.asarray([index]))
@@ -423,7 +438,7 @@ def describe(ds: HARDataset) -> str:
 
 
 @dataclasses.dataclass
-class ConcatDataset:
+class ConcatDataset(_IndexedWindows):
     """Several datasets served as one (index = position in the concatenation), for training on
     more than one source at once (cross-dataset transfer).
 
@@ -450,25 +465,14 @@ class ConcatDataset:
     official_split: tuple[str, ...] | None = None  # parts are split one by one, never jointly
 
     @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def num_channels(self) -> int:
-        return len(self.channel_names)
-
-    @property
     def window_length(self) -> int:
         return self.parts[0].window_length
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
-    def _locate(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(indices) and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(f"{self.name}: index out of range [0, {len(self)})")
-        part = np.searchsorted(self.offsets, indices, side="right") - 1
-        return part, indices - self.offsets[part]
+    def _part_offsets(self) -> np.ndarray:
+        return self.offsets
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         part, local = self._locate(np.asarray([index]))

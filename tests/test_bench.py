@@ -4,13 +4,12 @@ the same targets as harjax, the FLOP count agrees with XLA, compilations are cou
 import jax
 import jax.numpy as jnp
 import numpy as np
+import peft  # noqa: F401  (a test dependency: fail loudly if missing, never skip)
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("peft")
-
-from bench import common  # noqa: E402
-from bench.common import Variant  # noqa: E402
+from bench import common
+from bench.common import Variant
 
 
 def test_torch_projection_matches_flax_projection():

@@ -11,6 +11,8 @@ convergence.png, params.png and one run directory per (variant, k, seed). Rerun 
 to resume after an interruption.
 """
 
+import time
+
 from absl import flags
 
 from harjax import cli, fewshot
@@ -63,8 +65,11 @@ def main(argv):
     )
     shots = fewshot.parse_shots(f.shots)
     workdir = cli.prepare_workdir(f.workdir, "runs/fewshot")
+    start = time.perf_counter()
     fewshot.run_sweep(config, workdir, shots=shots, seeds=f.seeds, variants=variants)
     print((workdir / "results.md").read_text())
+    minutes, seconds = divmod(time.perf_counter() - start, 60)
+    print(f"this invocation took {int(minutes)} min {seconds:.0f} s (finished runs are skipped)")
     print(f"wrote {workdir / 'results.csv'}, results.md, shots.png, convergence.png")
 
 

@@ -27,7 +27,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     PermissionError,
     NotADirectoryError,
     IsADirectoryError,
-    KeyError,
 )
 
 
@@ -92,8 +91,7 @@ def run(main: Callable[[list[str]], None]) -> None:
         except USER_ERRORS as error:
             if os.environ.get("HARJAX_DEBUG"):
                 traceback.print_exc()
-            message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            print(f"error: {message}", file=sys.stderr)
+            print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
 
     app.run(wrapped)

@@ -20,11 +20,10 @@ import jax
 import jax.numpy as jnp
 
 from harjax.models.llama import causal_attention
-from harjax.models.matmul import dot_general_for
+from harjax.models.matmul import KERNEL_INIT, dense
 
 Dtype = Any
 
-_INIT = nn.initializers.normal(stddev=0.02)
 
 # HF activation names -> functions; `gelu_new` and `gelu_pytorch_tanh` are the tanh approximation.
 _ACTIVATIONS = {
@@ -110,17 +109,6 @@ class GPT2Config:
         )
 
 
-def _dense(features: int, name: str, dtype: Dtype, param_dtype: Dtype) -> nn.Dense:
-    return nn.Dense(
-        features,
-        dtype=dtype,
-        param_dtype=param_dtype,
-        kernel_init=_INIT,
-        dot_general=dot_general_for(dtype),  # bf16: accumulate in f32 (2x faster on CPU)
-        name=name,
-    )
-
-
 class GPT2Attention(nn.Module):
     config: GPT2Config
     layer_index: int
@@ -131,7 +119,7 @@ class GPT2Attention(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         cfg = self.config
         batch, length, width = x.shape
-        qkv = _dense(3 * width, "c_attn", self.dtype, self.param_dtype)(x)
+        qkv = dense(3 * width, "c_attn", self.dtype, self.param_dtype)(x)
         heads = qkv.reshape(batch, length, 3, cfg.num_attention_heads, cfg.head_dim)
         query, key, value = heads[:, :, 0], heads[:, :, 1], heads[:, :, 2]
         scale = 1.0 / math.sqrt(cfg.head_dim) if cfg.scale_attn_weights else 1.0
@@ -147,7 +135,7 @@ class GPT2Attention(nn.Module):
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
             scale=scale,
         )
-        out = _dense(width, "c_proj", self.dtype, self.param_dtype)(out.reshape(x.shape))
+        out = dense(width, "c_proj", self.dtype, self.param_dtype)(out.reshape(x.shape))
         return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
 
 
@@ -159,9 +147,9 @@ class GPT2MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         cfg = self.config
-        hidden = _dense(cfg.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
+        hidden = dense(cfg.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
         hidden = _ACTIVATIONS[cfg.activation_function](hidden)
-        out = _dense(cfg.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
+        out = dense(cfg.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
         return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
 
 
@@ -214,15 +202,17 @@ class GPT2Model(nn.Module):
     def setup(self):
         cfg = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        self.wte = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=_INIT, **dtypes)
+        self.wte = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes)
         self.wpe = nn.Embed(
-            cfg.max_position_embeddings, cfg.hidden_size, embedding_init=_INIT, **dtypes
+            cfg.max_position_embeddings, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
         self.drop = nn.Dropout(cfg.embd_pdrop)
         self.h = GPT2BlockCollection(cfg, **dtypes)
         self.ln_f = nn.LayerNorm(cfg.layer_norm_epsilon, **dtypes)
         if not cfg.tie_word_embeddings:
-            self.lm_head = nn.Dense(cfg.vocab_size, use_bias=False, kernel_init=_INIT, **dtypes)
+            self.lm_head = nn.Dense(
+                cfg.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
+            )
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
         length = inputs_embeds.shape[1]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -90,3 +91,23 @@ def dot_general_for(dtype: Any):
     if dtype is not None and jnp.dtype(dtype) in _LOW_PRECISION:
         return low_precision_dot_general
     return None
+
+
+#: GPT-2 / LLaMA initialisation (random-weight variants and tests; real weights are loaded).
+KERNEL_INIT = nn.initializers.normal(stddev=0.02)
+
+
+def dense(features: int, name: str, dtype: Any, param_dtype: Any, *, use_bias: bool = True):
+    """The backbones' `nn.Dense` (HF names, kernel (in, out)); bf16 matmuls accumulate in f32.
+
+    Still a plain `nn.Dense`, so the LoRA transform intercepts it by module path.
+    """
+    return nn.Dense(
+        features,
+        use_bias=use_bias,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        kernel_init=KERNEL_INIT,
+        dot_general=dot_general_for(dtype),
+        name=name,
+    )

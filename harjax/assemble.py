@@ -60,7 +60,7 @@ class Assembled:
         )
 
 
-def _dtype(name: str) -> jnp.dtype:
+def dtype_from_name(name: str) -> jnp.dtype:
     try:
         return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[name]
     except KeyError:
@@ -134,7 +134,7 @@ def assemble(
     variant = config.model.variant
     if variant not in NEURAL_VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; expected one of {NEURAL_VARIANTS}")
-    compute_dtype = _dtype(config.backbone.dtype)
+    compute_dtype = dtype_from_name(config.backbone.dtype)
     lcfg = lora_config(config)
     family, spec, module, loaded = None, "none", None, None
     if variant in ("pretrained", "random"):
@@ -144,7 +144,7 @@ def assemble(
             backbone = load_backbone(
                 config.backbone.spec,
                 num_layers=config.backbone.num_layers or None,
-                dtype=_dtype(config.backbone.param_dtype),
+                dtype=dtype_from_name(config.backbone.param_dtype),
             )
         family, spec, loaded = backbone.name, backbone.spec, backbone.params
         module = backbone.module.clone(dtype=compute_dtype)

@@ -76,6 +76,8 @@ class RunCheckpointer:
         abstract = lambda tree: jax.tree.map(ocp.utils.to_shape_dtype_struct, _to_host(tree))
         args = {name: ocp.args.StandardRestore(abstract(like)) for name, like in likes.items()}
         restored = self.manager.restore(step, args=ocp.args.Composite(**args))
+        for name, like in likes.items():
+            check_shapes(restored[name], like, self.directory / str(step) / name)
         return {name: restored[name] for name in likes}, meta
 
     def restore(self, state_like, best_like, *, backbone_hash: str, step: int | None = None):
@@ -90,6 +92,32 @@ class RunCheckpointer:
 
     def close(self) -> None:
         self.manager.close()
+
+
+class CheckpointShapeError(ValueError):
+    """A restored array does not have the shape the model expects (another model structure)."""
+
+
+def check_shapes(restored, like, where: Path | str) -> None:
+    """Every restored leaf has its template's path and shape, or the error lists what differs."""
+    shapes = lambda tree: {
+        jax.tree_util.keystr(path, simple=True, separator="/"): tuple(np.shape(leaf))
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
+    found, expected = shapes(restored), shapes(like)
+    problems = [
+        f"{path}: expected {shape}, found {found[path]}"
+        for path, shape in expected.items()
+        if path in found and found[path] != shape
+    ]
+    problems += [f"{path}: missing" for path in sorted(expected.keys() - found.keys())]
+    problems += [f"{path}: unexpected" for path in sorted(found.keys() - expected.keys())]
+    if problems:
+        shown = "; ".join(problems[:6]) + (" ..." if len(problems) > 6 else "")
+        raise CheckpointShapeError(
+            f"{where}: the checkpoint does not fit this model ({shown}); it was trained with "
+            "another configuration — use a new --workdir"
+        )
 
 
 def check_backbone(meta: dict[str, Any], backbone_hash: str, where: Path | str) -> None:

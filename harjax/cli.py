@@ -42,6 +42,11 @@ def define_common_flags(default_config: str) -> None:
         "backbone", None, "Backbone spec: smollm2-135m, a hub id, an HF dir or a .gguf file."
     )
     flags.DEFINE_string("workdir", None, "Output directory (created; must be writable).")
+    flags.DEFINE_bool(
+        "overwrite",
+        False,
+        "Discard run directories that hold runs of another configuration (default: refuse).",
+    )
 
 
 def resolved_config():

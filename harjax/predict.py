@@ -24,10 +24,12 @@ import ml_collections
 import numpy as np
 
 from harjax import assemble, train
-from harjax.checkpoint import CHECKPOINT_DIR, RunCheckpointer
+from harjax.checkpoint import CHECKPOINT_DIR
 from harjax.data import core
 from harjax.data.csv_folder import read_csv
 from harjax.data.normalization import Stats
+from harjax.run.result import read_result
+from harjax.run.warm_start import restore_best
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,9 @@ def _run_dir(path: str | Path) -> Path:
 def load_predictor(checkpoint: str | Path) -> Predictor:
     run = _run_dir(checkpoint)
     config = ml_collections.ConfigDict(json.loads((run / "config.json").read_text()))
-    metrics_path = run / "metrics.json"
-    if not metrics_path.exists():
+    result = read_result(run)
+    if result is None:
         raise FileNotFoundError(f"{run}: the run has not finished (no metrics.json)")
-    result = json.loads(metrics_path.read_text())
     if result["variant"] == "classical" or config.model.variant == "classical":
         raise ValueError(f"{run}: the classical baseline keeps no checkpoint to predict with")
     class_names = tuple(result["class_names"])
@@ -85,9 +86,7 @@ def load_predictor(checkpoint: str | Path) -> Predictor:
         num_channels=len(channel_names),
         rng=jax.random.key(int(config.seed)),
     )
-    trainable, _ = RunCheckpointer(run).restore_best(
-        assembled.trainable, backbone_hash=assembled.backbone_hash
-    )
+    trainable, _ = restore_best(run, assembled.trainable, assembled.backbone_hash)
     mesh = train.data_mesh(jax.devices()[:1])
     eval_step = train.make_eval_step(assembled.model, assembled.lora_config, mesh=mesh)
     stats = Stats.load(run / "stats.json")
@@ -149,11 +148,12 @@ def read_recording(
 def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predictor | None = None):
     """[(start_seconds, label, confidence)] for every window of the recording."""
     predictor = load_predictor(checkpoint) if predictor is None else predictor
-    d = predictor.config.data
-    rate, length, stride = float(d.sample_rate), int(d.window_length), int(d.window_stride)
+    data_config = predictor.config.data
+    rate = float(data_config.sample_rate)
+    length, stride = int(data_config.window_length), int(data_config.window_stride)
     starts, windows = [], []
     for offset, segment in read_recording(
-        csv_path, predictor.channel_names, rate, float(d.get("max_gap_s", 0.25))
+        csv_path, predictor.channel_names, rate, float(data_config.get("max_gap_s", 0.25))
     ):
         segment_windows = core.windows(segment, window_length=length, window_stride=stride)
         unused = len(segment) - (len(segment_windows) - 1) * stride - length

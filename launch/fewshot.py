@@ -15,7 +15,8 @@ import time
 
 from absl import flags
 
-from harjax import cli, fewshot
+from harjax import cli
+from harjax.sweeps import core, fewshot
 
 cli.define_common_flags("fewshot.py")
 flags.DEFINE_string("shots", "1,5,10", "Comma-separated k values ('all' is always added).")
@@ -63,10 +64,12 @@ def main(argv):
         strides=_int_lists(f.strides, "strides"),
         layers=_ints(f.layers, "layers"),
     )
-    shots = fewshot.parse_shots(f.shots)
+    shots = core.parse_shots(f.shots)
     workdir = cli.prepare_workdir(f.workdir, "runs/fewshot")
     start = time.perf_counter()
-    fewshot.run_sweep(config, workdir, shots=shots, seeds=f.seeds, variants=variants)
+    fewshot.run_sweep(
+        config, workdir, shots=shots, seeds=f.seeds, variants=variants, overwrite=f.overwrite
+    )
     print((workdir / "results.md").read_text())
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(f"this invocation took {int(minutes)} min {seconds:.0f} s (finished runs are skipped)")

@@ -11,10 +11,13 @@ import json
 
 from absl import flags
 
-from harjax import cli, experiment
+from harjax import cli
+from harjax.run import loop
+from harjax.run.result import RESULT_FILE
+from harjax.run.validate import check_config
 
 cli.define_common_flags("default.py")
-flags.DEFINE_string("variant", None, f"Model variant, one of {experiment.VARIANTS}.")
+flags.DEFINE_string("variant", None, f"Model variant, one of {loop.VARIANTS}.")
 
 
 def main(argv):
@@ -22,18 +25,19 @@ def main(argv):
         raise ValueError(f"unexpected arguments: {argv[1:]}")
     config = cli.resolved_config()
     if flags.FLAGS.variant:
-        if flags.FLAGS.variant not in experiment.VARIANTS:
+        if flags.FLAGS.variant not in loop.VARIANTS:
             raise ValueError(
-                f"--variant {flags.FLAGS.variant!r}: expected one of {experiment.VARIANTS}"
+                f"--variant {flags.FLAGS.variant!r}: expected one of {loop.VARIANTS}"
             )
         config.model.variant = flags.FLAGS.variant
+    check_config(config)  # before the dataset or the backbone loads
     cli.validate_dataset(config.dataset)
     workdir = cli.prepare_workdir(flags.FLAGS.workdir, "runs/train")
-    result = experiment.train_and_evaluate(config, workdir)
+    result = loop.train_and_evaluate(config, workdir, overwrite=flags.FLAGS.overwrite)
     summary = {k: result[k] for k in ("variant", "accuracy", "macro_f1", "trainable_params")}
     summary["per_class_f1"] = result["test"]["per_class_f1"]
     print(json.dumps(summary, indent=2))
-    print(f"wrote {workdir / experiment.RESULT_FILE} and {workdir / 'confusion.png'}")
+    print(f"wrote {workdir / RESULT_FILE} and {workdir / 'confusion.png'}")
 
 
 if __name__ == "__main__":

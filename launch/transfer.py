@@ -13,7 +13,9 @@ results.md, transfer.png and one directory per fold; rerun the same command to r
 
 from absl import flags
 
-from harjax import cli, transfer
+from harjax import cli
+from harjax.sweeps import folds as fold_plans
+from harjax.sweeps import transfer
 
 cli.define_common_flags("transfer.py")
 flags.DEFINE_string("source", "", "Comma-separated source datasets to pre-train on.")
@@ -39,17 +41,19 @@ def main(argv):
     target = f.target or (f.dataset or "")
     if f.target and f.dataset and f.target != f.dataset:
         raise ValueError(f"--dataset {f.dataset!r} and --target {f.target!r} disagree")
-    folds = transfer.plan_folds(
-        transfer.parse_names(f.source, "source"),
+    folds = fold_plans.plan_folds(
+        fold_plans.parse_names(f.source, "source"),
         target,
-        transfer.parse_names(f.leave_one_dataset_out, "leave-one-dataset-out"),
+        fold_plans.parse_names(f.leave_one_dataset_out, "leave-one-dataset-out"),
     )
     for name in dict.fromkeys(n for fold in folds for n in (*fold.sources, fold.target)):
         cli.validate_dataset(name)
-    transfer.check_config(config)
+    fold_plans.check_config(config)
     shots = transfer.parse_shots(f.shots)
     workdir = cli.prepare_workdir(f.workdir, "runs/transfer")
-    transfer.run_transfer(config, workdir, folds=folds, shots=shots, seeds=f.seeds)
+    transfer.run_transfer(
+        config, workdir, folds=folds, shots=shots, seeds=f.seeds, overwrite=f.overwrite
+    )
     print((workdir / "results.md").read_text())
     print(f"wrote {workdir / 'results.csv'}, results.md, transfer.png")
 

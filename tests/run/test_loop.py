@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from harjax import experiment
+from harjax.data.bundle import load_data
+from harjax.run import loop
 from tests.helpers import tiny_config
 
 
@@ -36,12 +37,12 @@ def _config(tiny_llama_dir, variant="pretrained", steps=8):
 
 @pytest.fixture(scope="module")
 def data(env, tiny_llama_dir):
-    return experiment.load_data(_config(tiny_llama_dir))
+    return load_data(_config(tiny_llama_dir))
 
 
 def test_train_writes_every_artifact_and_is_deterministic(tmp_path, data, tiny_llama_dir):
     config = _config(tiny_llama_dir)
-    first = experiment.train_and_evaluate(config, tmp_path / "a", data=data, progress=False)
+    first = loop.train_and_evaluate(config, tmp_path / "a", data=data, progress=False)
     for name in ("metrics.json", "config.json", "stats.json", "metrics.jsonl", "confusion.png"):
         assert (tmp_path / "a" / name).exists(), name
     assert list((tmp_path / "a" / "tensorboard").iterdir())
@@ -52,22 +53,22 @@ def test_train_writes_every_artifact_and_is_deterministic(tmp_path, data, tiny_l
     # The split's subjects are written down with the results and are disjoint.
     split = first["split"]
     assert not set(split["train_subjects"]) & set(split["test_subjects"])
-    second = experiment.train_and_evaluate(config, tmp_path / "b", data=data, progress=False)
+    second = loop.train_and_evaluate(config, tmp_path / "b", data=data, progress=False)
     for key in ("accuracy", "macro_f1", "val_curve", "best_step"):
         assert first[key] == second[key], key
 
 
 def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, data, tiny_llama_dir):
     config = _config(tiny_llama_dir, steps=12)
-    full = experiment.train_and_evaluate(config, tmp_path / "full", data=data, progress=False)
+    full = loop.train_and_evaluate(config, tmp_path / "full", data=data, progress=False)
     # Simulate a crash after the step-8 checkpoint: drop the result and the last checkpoint.
     part = tmp_path / "part"
-    experiment.train_and_evaluate(config, part, data=data, progress=False)
+    loop.train_and_evaluate(config, part, data=data, progress=False)
     (part / "metrics.json").unlink()
     import shutil
 
     shutil.rmtree(part / "checkpoints" / "12")
-    resumed = experiment.train_and_evaluate(config, part, data=data, progress=False)
+    resumed = loop.train_and_evaluate(config, part, data=data, progress=False)
     for key in ("accuracy", "macro_f1", "val_curve", "best_step"):
         assert full[key] == resumed[key], key
     steps = [
@@ -79,19 +80,25 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, data, tiny_llama_
 
 
 def test_restore_on_another_backbone_is_a_clear_error(tmp_path, data, tiny_llama_dir):
+    """Same config, other frozen weights behind it: the checkpoint's backbone hash refuses."""
     from harjax.checkpoint import BackboneMismatchError
+    from harjax.run import fingerprint
 
     config = _config(tiny_llama_dir, steps=4)
-    experiment.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
+    loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
     (tmp_path / "r" / "metrics.json").unlink()
     config.backbone.num_layers = 2  # a different frozen tree -> a different content hash
+    # Pretend the config is unchanged (as when the weights on disk change under one spec).
+    fingerprint.record(
+        tmp_path / "r", fingerprint.fingerprint(config, data, data.split.train, tags=None)
+    )
     with pytest.raises(BackboneMismatchError, match="content hash"):
-        experiment.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
+        loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
 
 
 @pytest.mark.parametrize("variant", ["none", "scratch", "classical", "random"])
 def test_every_variant_runs(tmp_path, data, tiny_llama_dir, variant):
-    result = experiment.train_and_evaluate(
+    result = loop.train_and_evaluate(
         _config(tiny_llama_dir, variant, steps=4), tmp_path / variant, data=data, progress=False
     )
     assert 0 <= result["macro_f1"] <= 1 and result["variant"] == variant

@@ -1,0 +1,59 @@
+"""A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+import numpy as np
+
+from harjax.data import pipeline, splits
+from harjax.data.labels import COMMON_LABELS
+
+
+@dataclasses.dataclass
+class DataBundle:
+    """The windows (`dataset`), the subject split, and which label column the runs predict."""
+
+    dataset: pipeline.HARDataset
+    split: splits.Split
+    label_key: str
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return COMMON_LABELS if self.label_key == "common_label" else self.dataset.class_names
+
+    def targets(self, indices: np.ndarray) -> np.ndarray:
+        source = self.dataset.common_labels if self.label_key == "common_label" else None
+        return (self.dataset.labels if source is None else source)[indices]
+
+
+def load_data(config: ml_collections.ConfigDict) -> DataBundle:
+    """Opens `config.dataset` (preparing it once) and makes the seeded subject-disjoint split."""
+    data_config = config.data
+    dataset = pipeline.load_dataset(
+        config.dataset,
+        data_dir=data_config.data_dir or None,
+        manual_dir=data_config.manual_dir or None,
+        sample_rate=float(data_config.sample_rate),
+        window_length=int(data_config.window_length),
+        window_stride=int(data_config.window_stride),
+        channels=data_config.channels,
+    )
+    if data_config.split not in ("subject", "official"):
+        raise ValueError(
+            f"config.data.split must be 'subject' or 'official', got {data_config.split!r}"
+        )
+    split = splits.dataset_split(
+        dataset,
+        val_fraction=float(data_config.val_fraction),
+        test_fraction=float(data_config.test_fraction),
+        seed=int(data_config.split_seed),
+        official=data_config.split == "official",
+    )
+    if data_config.label_key == "common_label":
+        keep = lambda indices: indices[dataset.common_labels[indices] >= 0]
+        split = dataclasses.replace(
+            split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
+        )
+    return DataBundle(dataset, split, data_config.label_key)

@@ -1,0 +1,224 @@
+"""What every sweep shares: shots, planned runs, run directories, fingerprints checked before
+anything trains, the backbone and compiled-step caches, progress, and the rows of the runs.
+
+A sweep (few-shot, transfer, ...) turns its command into a list of `PlannedRun`s — a run
+directory, the run's config, its data and training windows, and the `tags` that become its
+row — and hands them to a `Sweep`, which checks them all, runs the unfinished ones in order and
+reads the rows back from the run directories (the source of truth: an interrupted and an
+uninterrupted sweep end with the same table). Tables describe the runs of the current command
+only; other finished runs found in the workdir are listed apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from harjax.data import sampling
+from harjax.data.bundle import DataBundle
+from harjax.reporting.tables import ALL
+from harjax.run import fingerprint as fingerprints
+from harjax.run.compiled import StepCache
+from harjax.run.loop import train_and_evaluate
+from harjax.run.result import RESULT_FILE, read_result, write_json
+from harjax.run.validate import check_config
+from harjax.run.warm_start import InitTrainable
+
+BACKBONE_VARIANTS = ("pretrained", "random")
+
+
+def slug(text: str) -> str:
+    """A directory-name-safe spelling of a row name."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+
+
+def parse_shots(text: str, *, zero_shot: bool = False, always_all: bool = True) -> list:
+    """'1,5,10' -> [1, 5, 10, 'all']: sorted, unique, 'all' last.
+
+    `always_all` appends 'all' even when not listed (the few-shot sweep's reference point);
+    `zero_shot` admits k = 0 (transfer: evaluate without fine-tuning).
+    """
+    shots: set[int] = set()
+    with_all = always_all
+    lowest = 0 if zero_shot else 1
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        if part == ALL:
+            with_all = True
+        elif part.isdigit() and int(part) >= lowest:
+            shots.add(int(part))
+        else:
+            kind = "non-negative" if zero_shot else "positive"
+            raise ValueError(f"--shots: {part!r} is not a {kind} integer (or 'all')")
+    if not shots and not with_all:
+        raise ValueError(f"--shots: no value in {text!r}")
+    return sorted(shots) + ([ALL] if with_all else [])
+
+
+def training_windows(data: DataBundle, shots, seed: int, class_names=None) -> np.ndarray:
+    """The windows a run with k = `shots` trains on: a nested k-shot draw, or the whole split."""
+    if shots == ALL or shots == 0:
+        return data.split.train
+    targets = data.targets(np.arange(len(data.dataset)))
+    names = data.class_names if class_names is None else class_names
+    return sampling.k_shot(targets, data.split.train, int(shots), seed, names)
+
+
+def check_shots(data: DataBundle, shots: Sequence, seeds: int, where: str = "") -> None:
+    """Fails before any training if a k exceeds what a class has in the training split."""
+    numeric = [k for k in shots if k != ALL and k > 0]
+    if not numeric:
+        return
+    for seed in range(seeds):
+        try:
+            training_windows(data, max(numeric), seed)
+        except ValueError as error:
+            raise ValueError(f"{where}{error}") from None
+
+
+class BackboneCache:
+    """Each distinct (spec, layers kept, storage dtype) loaded once for a whole sweep."""
+
+    def __init__(self):
+        self._loaded: dict[tuple, Any] = {}
+
+    @staticmethod
+    def key(config: ml_collections.ConfigDict) -> tuple:
+        backbone = config.backbone
+        return (backbone.spec, int(backbone.num_layers or 0), backbone.param_dtype)
+
+    def get(self, config: ml_collections.ConfigDict):
+        """The frozen backbone `config` needs, or None for variants without one."""
+        if config.model.variant not in BACKBONE_VARIANTS:
+            return None
+        key = self.key(config)
+        if key not in self._loaded:
+            from harjax.assemble import dtype_from_name
+            from harjax.weights import load_backbone
+
+            self._loaded[key] = load_backbone(
+                key[0], num_layers=key[1] or None, dtype=dtype_from_name(key[2])
+            )
+        return self._loaded[key]
+
+
+@dataclasses.dataclass
+class PlannedRun:
+    """One run of a sweep: where it lives, what it trains, and its row's identity (`tags`)."""
+
+    directory: Path
+    config: ml_collections.ConfigDict
+    data: DataBundle
+    train_indices: np.ndarray
+    tags: dict[str, Any]
+    label: str  # how progress lines name it
+    init: InitTrainable | Callable[[], InitTrainable] | None = None
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """None while the init tree is not known yet (it is checked when the run starts)."""
+        if callable(self.init):
+            return None
+        identity = None if self.init is None else self.init.identity()
+        return fingerprints.fingerprint(
+            self.config, self.data, self.train_indices, init=identity, tags=self.tags
+        )
+
+
+class Sweep:
+    """Runs planned runs into one workdir with shared caches; see the module docstring."""
+
+    def __init__(self, workdir: str | Path, *, progress: bool = True, overwrite: bool = False):
+        self.workdir = Path(workdir)
+        self.progress = progress
+        self.overwrite = overwrite
+        self.steps = StepCache()
+        self.backbones = BackboneCache()
+
+    def say(self, text: str) -> None:
+        if self.progress and jax.process_index() == 0:
+            print(text, flush=True)
+
+    def check(self, planned: Sequence[PlannedRun]) -> None:
+        """Every config valid and every used run directory of the same run — before any run.
+
+        Stale runs are all listed at once (or discarded with `overwrite`), so a rerun with
+        another config stops in seconds instead of after the first stale run.
+        """
+        for run in planned:
+            check_config(run.config, zero_steps=run.init is not None)
+        stale = []
+        for run in planned:
+            expected = run.fingerprint()
+            if expected is None or not fingerprints.is_used(run.directory):
+                continue
+            old = fingerprints.recorded(run.directory)
+            if old != expected:
+                if self.overwrite:
+                    fingerprints.discard(run.directory)
+                    continue
+                detail = (
+                    ["no fingerprint.json"]
+                    if old is None
+                    else fingerprints.differences(old, expected)
+                )
+                stale.append(f"{run.directory}: {'; '.join(detail[:4])}")
+        if stale:
+            shown = "\n  ".join(stale[:8]) + (
+                f"\n  ... ({len(stale)} in all)" if len(stale) > 8 else ""
+            )
+            raise fingerprints.StaleRunError(
+                f"{self.workdir} holds runs of another configuration:\n  {shown}\n"
+                "use a new --workdir, or pass --overwrite to discard the stale runs"
+            )
+
+    def write_config(self, config: ml_collections.ConfigDict, extra: Mapping[str, Any]) -> None:
+        """The sweep's resolved base config and command, written after the checks passed."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        write_json(self.workdir / "config.json", {**config.to_dict(), "sweep": dict(extra)})
+
+    def run(self, planned: Sequence[PlannedRun], *, after_each: Callable[[], None]) -> None:
+        total = len(planned)
+        for index, run in enumerate(planned, 1):
+            state = "done" if (run.directory / RESULT_FILE).exists() else "run"
+            self.say(f"[{index}/{total}] {state} {run.label}")
+            init = run.init() if callable(run.init) else run.init
+            train_and_evaluate(
+                run.config,
+                run.directory,
+                data=run.data,
+                train_indices=run.train_indices,
+                backbone=self.backbones.get(run.config),
+                progress=self.progress,
+                tags=run.tags,
+                init_trainable=init,
+                steps=self.steps,
+                overwrite=self.overwrite,
+            )
+            if jax.process_index() == 0:
+                after_each()
+
+
+def finished_results(planned: Sequence[PlannedRun]) -> list[tuple[PlannedRun, dict[str, Any]]]:
+    """(run, result) for every planned run that has finished, in plan order."""
+    found = []
+    for run in planned:
+        result = read_result(run.directory)
+        if result is not None:
+            found.append((run, result))
+    return found
+
+
+def others_on_disk(workdir: Path, planned: Sequence[PlannedRun], pattern: str) -> list[Path]:
+    """Finished run directories under `workdir` (glob `pattern`) that this command did not plan."""
+    mine = {run.directory.resolve() for run in planned}
+    return sorted(
+        path.parent
+        for path in workdir.glob(f"{pattern}/{RESULT_FILE}")
+        if path.parent.resolve() not in mine
+    )

@@ -1,0 +1,70 @@
+"""The few-shot sweep's table and verdict sentences, and its --shots parsing."""
+
+import pytest
+
+from harjax.sweeps import core
+from harjax.sweeps.fewshot import summary_table, winners
+from tests.reporting.test_tables import _row, _rows
+
+
+def test_summary_table_exact():
+    table = summary_table(_rows())
+    assert table == (
+        "| k | variant | seeds | accuracy | macro-F1 | trainable params | train s "
+        "| steps to 95 % |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|\n"
+        "| 1 | pretrained | 3 | 0.700 ± 0.100 | 0.600 ± 0.100 | 1,000 | 20.0 | 200 |\n"
+        "| 1 | random | 1 | 0.400 | 0.300 | 1,000 | 12.0 | 150 |\n"
+        "| 1 | classical | 3 | 0.610 ± 0.017 | 0.560 ± 0.017 | 60 | 1.0 | – |\n"
+        "| 10 | classical | 1 | 0.750 | 0.700 | 400 | 1.5 | – |\n"
+        "| all | pretrained | 2 | 0.920 ± 0.014 | 0.910 ± 0.014 | 1,000 | 42.0 | 500 (1/2) |\n"
+        "| all | classical | 2 | 0.860 ± 0.014 | 0.820 ± 0.028 | 6,000 | 3.0 | – |\n"
+        "| all | mine | 1 | 0.500 | 0.500 | 12 | 1.0 | 10 |\n"
+    )
+    # A given order wins; variants it does not name still appear, after it.
+    reordered = summary_table(_rows(), variant_order=["classical", "pretrained"])
+    lines = reordered.splitlines()[2:]
+    assert [line.split(" | ")[1] for line in lines] == [
+        "classical",
+        "pretrained",
+        "random",
+        "classical",
+        "classical",
+        "pretrained",
+        "mine",
+    ]
+
+
+def test_winners_sentences():
+    assert winners(_rows()) == (
+        "At k=1 pretrained beats classical by 0.040 macro-F1 (0.600 vs 0.560 mean macro-F1 over "
+        "3 and 3 seeds; within one seed std, 0.100).\n"
+        "At k=10 only classical was run (macro-F1 0.700, 1 seed).\n"
+        "At k=all pretrained beats classical by 0.090 macro-F1 (0.910 vs 0.820 mean macro-F1 "
+        "over 2 and 2 seeds; more than one seed std, 0.028).\n"
+    )
+    tie = [
+        _row("pretrained", 5, 0, 0.8, 0.8, 1, 1.0),
+        _row("classical", 5, 0, 0.8, 0.8, 1, 1.0),
+        _row("scratch", 7, 0, 0.6, 0.8, 1, 1.0),
+        _row("classical", 7, 0, 0.7, 0.8, 1, 1.0),
+    ]
+    assert winners(tie) == (
+        "At k=5 pretrained and classical tie (0.800 vs 0.800 mean macro-F1 over 1 and 1 seeds).\n"
+        "At k=7 classical beats scratch by 0.100 macro-F1 (0.700 vs 0.600 mean macro-F1 over "
+        "1 and 1 seeds; seed spread unknown: a single seed).\n"
+    )
+
+
+def test_fewshot_shots_are_sorted_unique_positive_with_all_last():
+    assert core.parse_shots("10,1,5,5") == [1, 5, 10, "all"]
+    assert core.parse_shots("") == ["all"]
+    for bad in ("0", "-1", "x", "1.5"):
+        with pytest.raises(ValueError, match="--shots"):
+            core.parse_shots(bad)
+
+
+def test_transfer_shots_admit_zero_and_no_implicit_all():
+    assert core.parse_shots("5,0,1", zero_shot=True, always_all=False) == [0, 1, 5]
+    with pytest.raises(ValueError, match="no value"):
+        core.parse_shots("", zero_shot=True, always_all=False)

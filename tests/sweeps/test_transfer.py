@@ -1,11 +1,6 @@
-"""Cross-dataset transfer: label space, concatenation, pre-train -> k-shot rows for both inits,
-zero-shot, leave-one-dataset-out, resume, backbone hash, and CLI errors.
-
-Three synthetic CSV datasets share the common labels walk/sit/stand with the same physics
-(walk: 2 Hz swing, sit: gravity on z, stand: gravity on x) but different subjects, rates and
-extra classes: `a` adds `lie` (common, absent elsewhere), `b` records at 100 Hz and adds
-`fidget` (no common label), `c` adds `run`.
-"""
+"""Cross-dataset transfer: label space, pre-train -> k-shot rows for both inits, zero-shot,
+leave-one-dataset-out, resume, stale-run refusal, backbone hash, and CLI errors (datasets:
+`tests/transfer_data.py`)."""
 
 import dataclasses
 import json
@@ -15,78 +10,18 @@ import sys
 import numpy as np
 import pytest
 
-from configs.transfer import get_config as transfer_config
-from harjax import experiment, transfer
 from harjax.checkpoint import BackboneMismatchError
-from harjax.data import pipeline
+from harjax.data.labels import COMMON_LABELS
+from harjax.run import loop
+from harjax.sweeps import core, transfer
+from harjax.sweeps import folds as fold_plans
 from harjax.tree import flatten_params
-from tests.helpers import tiny_config
-
-HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
-SHARED = ("walk", "sit", "stand")
-
-
-def _signal(label, t, rng, channels):
-    x = rng.normal(0.0, 0.3, (len(t), 6))
-    swing = np.sin(2 * np.pi * 2.0 * t)
-    if label == "walk":
-        x[:, 0] += 3 * swing
-        x[:, 3] += swing
-    elif label in ("sit", "fidget"):
-        x[:, 2] += 9.8
-    elif label == "stand":
-        x[:, 0] += 9.8
-    elif label == "lie":
-        x[:, 1] += 9.8
-    elif label == "run":
-        x[:, 1] += 6 * np.sin(2 * np.pi * 3.0 * t)
-    return x[:, :channels]
-
-
-def write_dataset(root, labels, subjects, *, rate=50.0, seed=0, channels=6, seconds=6.0):
-    """One CSV per (subject, label) of `seconds` at `rate` Hz; returns the csv: spec."""
-    root.mkdir(parents=True)
-    header = HEADER if channels == 6 else HEADER.replace(",gyro_x,gyro_y,gyro_z", "")
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    for subject in subjects:
-        for label in labels:
-            x = _signal(label, t, rng, channels)
-            lines = [header] + [
-                f"{ti:.4f}," + ",".join(f"{v:.4f}" for v in row) + f",{label},{subject}"
-                for ti, row in zip(t, x)
-            ]
-            (root / f"{subject}_{label}.csv").write_text("\n".join(lines) + "\n")
-    return f"csv:{root}"
+from tests.transfer_data import SHARED, make_config, write_all
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    base = tmp_path_factory.mktemp("transfer_data")
-    subjects = lambda p: [f"{p}{i}" for i in range(4)]  # 2 train, 1 val, 1 test each
-    return {
-        "a": write_dataset(base / "a", [*SHARED, "lie"], subjects("a"), seed=0),
-        "b": write_dataset(base / "b", [*SHARED, "fidget"], subjects("b"), rate=100.0, seed=1),
-        "c": write_dataset(base / "c", [*SHARED, "run"], subjects("c"), seed=2),
-        "no_shared": write_dataset(base / "d", ["run", "bike"], subjects("d"), seed=3),
-        "acc_only": write_dataset(base / "e", list(SHARED), subjects("e"), seed=4, channels=3),
-        "data_dir": str(base / "tfds"),
-    }
-
-
-def make_config(data_dir, variant="none"):
-    c = tiny_config(variant)
-    c.pretrain = transfer_config().pretrain
-    c.data.label_key = "common_label"
-    c.data.data_dir = data_dir
-    c.data.window_stride = 32
-    # Pre-training and fine-tuning share one compiled step: same step count (the schedule).
-    c.pretrain.num_steps = c.train.num_steps = 12
-    c.pretrain.eval_every = c.train.eval_every = 6
-    c.pretrain.checkpoint_every = c.train.checkpoint_every = 12
-    c.optim.warmup_steps = 2
-    c.optim.learning_rate = 1e-2
-    return c
+    return write_all(tmp_path_factory.mktemp("transfer_data"))
 
 
 # ------------------------------------------------------------------------------ pure functions
@@ -96,8 +31,8 @@ def test_parse_shots_and_plan_folds():
     assert transfer.parse_shots("5,0,1,all,1") == [0, 1, 5, "all"]
     with pytest.raises(ValueError, match="not a non-negative integer"):
         transfer.parse_shots("1,-2")
-    assert transfer.plan_folds(["x", "y"], "z") == [transfer.Fold(("x", "y"), "z")]
-    folds = transfer.plan_folds(leave_one_out=["x", "y", "z"])
+    assert fold_plans.plan_folds(["x", "y"], "z") == [fold_plans.Fold(("x", "y"), "z")]
+    folds = fold_plans.plan_folds(leave_one_out=["x", "y", "z"])
     assert [(f.sources, f.target) for f in folds] == [
         (("y", "z"), "x"),
         (("x", "z"), "y"),
@@ -105,15 +40,15 @@ def test_parse_shots_and_plan_folds():
     ]
     assert len({f.name for f in folds}) == 3
     with pytest.raises(ValueError, match="also listed in --source"):
-        transfer.plan_folds(["x", "z"], "z")
+        fold_plans.plan_folds(["x", "z"], "z")
     with pytest.raises(ValueError, match="do not combine"):
-        transfer.plan_folds(["x"], "", ["x", "y"])
+        fold_plans.plan_folds(["x"], "", ["x", "y"])
     with pytest.raises(ValueError, match=">= 2 distinct"):
-        transfer.plan_folds(leave_one_out=["x"])
+        fold_plans.plan_folds(leave_one_out=["x"])
     with pytest.raises(ValueError, match="--target"):
-        transfer.plan_folds(["x"], "")
+        fold_plans.plan_folds(["x"], "")
     with pytest.raises(ValueError, match="listed twice"):
-        transfer.parse_names("x,y,x", "source")
+        fold_plans.parse_names("x,y,x", "source")
     assert transfer.fold_runs(folds[0], [0, 2], 2) == [
         ("sources", 0, 0),
         ("sources", 2, 0),
@@ -126,29 +61,11 @@ def test_parse_shots_and_plan_folds():
 def test_variants_without_a_transferable_tree_are_refused(data):
     config = make_config(data["data_dir"], variant="random")
     with pytest.raises(ValueError, match="draws its frozen weights from the run seed"):
-        transfer.check_config(config)
+        fold_plans.check_config(config)
     config = make_config(data["data_dir"])
     config.data.label_key = "label"
     with pytest.raises(ValueError, match="common label space"):
-        transfer.check_config(config)
-
-
-def test_start_from_reinitialises_only_a_head_of_another_shape():
-    zeros, ones = (lambda *s: np.zeros(s, np.float32)), (lambda *s: np.ones(s, np.float32))
-    fresh = {"projection": {"w": zeros(2, 3)}, "head": {"kernel": zeros(4, 3)}}
-    old = {"projection": {"w": ones(2, 3)}, "head": {"kernel": ones(4, 5)}}
-    out = experiment.start_from(fresh, experiment.InitTrainable(old, "h"))
-    np.testing.assert_array_equal(out["projection"]["w"], 1.0)
-    np.testing.assert_array_equal(out["head"]["kernel"], 0.0)  # 5 classes -> 3: fresh head
-    same = {"projection": {"w": ones(2, 3)}, "head": {"kernel": ones(4, 3)}}
-    np.testing.assert_array_equal(
-        experiment.start_from(fresh, experiment.InitTrainable(same, "h"))["head"]["kernel"], 1.0
-    )
-    forced = experiment.InitTrainable(same, "h", reinit_head=True)
-    np.testing.assert_array_equal(experiment.start_from(fresh, forced)["head"]["kernel"], 0.0)
-    bad = {"projection": {"w": ones(2, 4)}, "extra": {"b": ones(1)}}
-    with pytest.raises(ValueError, match=r"projection/w: expected \(2, 3\), found \(2, 4\)"):
-        experiment.start_from(fresh, experiment.InitTrainable(bad, "h", source="here"))
+        fold_plans.check_config(config)
 
 
 # -------------------------------------------------------------------------------------- data
@@ -157,44 +74,12 @@ def test_start_from_reinitialises_only_a_head_of_another_shape():
 @pytest.fixture(scope="module")
 def bundles(data):
     config = make_config(data["data_dir"])
-    return transfer.load_bundles(config, [data["a"], data["b"], data["c"], data["no_shared"]])
-
-
-def test_concat_datasets_offsets_names_and_signals(bundles, data):
-    a, b = bundles[data["a"]].dataset, bundles[data["b"]].dataset
-    joined = pipeline.concat_datasets([a, b])
-    assert len(joined) == len(a) + len(b) and list(joined.offsets) == [0, len(a), len(joined)]
-    assert joined.class_names == tuple(f"{a.name}/{n}" for n in a.class_names) + tuple(
-        f"{b.name}/{n}" for n in b.class_names
-    )
-    names = np.asarray(joined.class_names)[joined.labels]
-    assert list(names[len(a) :]) == [f"{b.name}/{b.class_names[i]}" for i in b.labels]
-    np.testing.assert_array_equal(joined.common_labels, np.r_[a.common_labels, b.common_labels])
-    assert len(set(joined.subject_names)) == len(a.subject_names) + len(b.subject_names)
-    assert joined.subject_names[joined.subjects[-1]] == f"{b.name}/{b.subject_names[-1]}"
-    pick = np.array([len(a) + 3, 1, len(a)])
-    np.testing.assert_array_equal(
-        joined.read_signals(pick),
-        np.r_[b.read_signals([3]), a.read_signals([1]), b.read_signals([0])],
-    )
-    with pytest.raises(IndexError):
-        joined.read_signals([len(joined)])
-    with pytest.raises(ValueError, match="listed twice"):
-        pipeline.concat_datasets([a, a])
-
-
-def test_concat_refuses_mixed_channels(data):
-    config = make_config(data["data_dir"])
-    with pytest.raises(ValueError, match="--channels acc"):
-        transfer.load_bundles(config, [data["a"], data["acc_only"]])
-    config.data.channels = "acc"
-    joined = transfer.load_bundles(config, [data["a"], data["acc_only"]])
-    assert pipeline.concat_datasets([b.dataset for b in joined.values()]).num_channels == 3
+    return fold_plans.load_bundles(config, [data["a"], data["b"], data["c"], data["no_shared"]])
 
 
 def test_fold_label_space_is_shared_common_labels_and_drops_are_counted(bundles, data):
-    fold = transfer.Fold((data["a"], data["b"]), data["c"])
-    prepared = transfer.prepare_fold(fold, bundles)
+    fold = fold_plans.Fold((data["a"], data["b"]), data["c"])
+    prepared = fold_plans.prepare_fold(fold, bundles)
     assert prepared.classes == SHARED  # lie (a only) and run (c only) are out, fidget has none
     info = prepared.info
     assert info["source_common_labels"] == [*SHARED, "lie"]
@@ -219,18 +104,18 @@ def test_fold_label_space_is_shared_common_labels_and_drops_are_counted(bundles,
             assert len(indices) and (labels >= 0).all()
             # the restricted label is the window's common label, renumbered
             common = bundle.dataset.common_labels[indices]
-            assert [SHARED[i] for i in labels] == [transfer.COMMON_LABELS[i] for i in common]
+            assert [SHARED[i] for i in labels] == [COMMON_LABELS[i] for i in common]
     # source splits keep each dataset's own subjects, prefixed, disjoint across parts
     assert set(prepared.source.split.train_subjects).isdisjoint(prepared.source.split.test_subjects)
     assert any(s.startswith(data["b"] + "/") for s in prepared.source.split.train_subjects)
     with pytest.raises(ValueError, match="at least 2 shared common labels"):
-        transfer.prepare_fold(transfer.Fold((data["a"],), data["no_shared"]), bundles)
+        fold_plans.prepare_fold(fold_plans.Fold((data["a"],), data["no_shared"]), bundles)
 
 
 def test_k_larger_than_a_class_has_fails_before_training(bundles, data):
-    prepared = transfer.prepare_fold(transfer.Fold((data["a"],), data["c"]), bundles)
+    prepared = fold_plans.prepare_fold(fold_plans.Fold((data["a"],), data["c"]), bundles)
     with pytest.raises(ValueError, match="fewer than k=1000"):
-        transfer.check_shots(prepared, [0, 1000], 1)
+        core.check_shots(prepared.target, [0, 1000], 1)
 
 
 # ---------------------------------------------------------------------------------- end to end
@@ -240,7 +125,7 @@ def test_k_larger_than_a_class_has_fails_before_training(bundles, data):
 def sweep(data, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("transfer_run")
     config = make_config(data["data_dir"])
-    folds = transfer.plan_folds([data["a"], data["b"]], data["c"])
+    folds = fold_plans.plan_folds([data["a"], data["b"]], data["c"])
     rows = transfer.run_transfer(
         config, workdir, folds=folds, shots=[0, 2], seeds=2, progress=False
     )
@@ -265,7 +150,7 @@ def test_pretraining_then_k_shot_rows_for_both_inits(sweep, data):
     assert (workdir / "transfer.png").stat().st_size > 0
     fold_dir = workdir / "folds" / sweep["folds"][0].name
     pretrain = json.loads((fold_dir / "pretrain" / "metrics.json").read_text())
-    assert pretrain["class_names"] == list(SHARED) and pretrain["stage"] == "pretrain"
+    assert pretrain["class_names"] == list(SHARED) and pretrain["tags"]["stage"] == "pretrain"
     # pre-training is tested on held-out subjects of both sources
     tested = pretrain["split"]["test_subjects"]
     assert {t.rsplit("/", 1)[0] for t in tested} == {data["a"], data["b"]}
@@ -280,7 +165,7 @@ def test_pretraining_then_k_shot_rows_for_both_inits(sweep, data):
             assert run["init_from"] == str(fold_dir / "pretrain")
             assert run["stats"] == pretrain["stats"]
         else:
-            assert "init_from" not in run and run["stats"] != pretrain["stats"]
+            assert run["init_from"] is None and run["stats"] != pretrain["stats"]
     # same k-shot windows for both inits at one (k, seed): same fine-tuning data
     runs = lambda init: json.loads(
         (transfer.run_dir(workdir, sweep["folds"][0], init, 2, 1) / "metrics.json").read_text()
@@ -310,12 +195,12 @@ def test_rerun_skips_finished_runs(sweep):
 
 
 def test_init_with_another_backbone_hash_is_refused(sweep, tmp_path, bundles, data):
-    prepared = transfer.prepare_fold(transfer.Fold((data["a"], data["b"]), data["c"]), bundles)
+    prepared = fold_plans.prepare_fold(fold_plans.Fold((data["a"], data["b"]), data["c"]), bundles)
     fold_dir = sweep["workdir"] / "folds" / sweep["folds"][0].name
     init = transfer.load_pretrained(sweep["config"], fold_dir / "pretrain", prepared, None)
     wrong = dataclasses.replace(init, backbone_hash="another")
     with pytest.raises(BackboneMismatchError, match="another"):
-        experiment.train_and_evaluate(
+        loop.train_and_evaluate(
             sweep["config"],
             tmp_path / "run",
             data=prepared.target,
@@ -327,7 +212,7 @@ def test_init_with_another_backbone_hash_is_refused(sweep, tmp_path, bundles, da
 def test_leave_one_dataset_out_gives_one_fold_per_dataset(data, tmp_path):
     names = [data["a"], data["b"], data["c"]]
     config = make_config(data["data_dir"])
-    folds = transfer.plan_folds(leave_one_out=names)
+    folds = fold_plans.plan_folds(leave_one_out=names)
     rows = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
     assert sorted(r["target"] for r in rows) == sorted(names)
     for row in rows:
@@ -344,16 +229,16 @@ def test_pretrained_backbone_lora_tree_and_hash_carry_into_the_target_run(
     config.backbone.num_layers = 1
     config.pretrain.num_steps = 4
     config.pretrain.eval_every = 2
-    folds = transfer.plan_folds([data["a"]], data["c"])
+    folds = fold_plans.plan_folds([data["a"]], data["c"])
     rows = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
     assert [(r["init"], r["shots"], r["variant"]) for r in rows] == [("sources", 0, "pretrained")]
     results = [json.loads(p.read_text()) for p in tmp_path.glob("folds/*/**/metrics.json")]
     hashes = {result["backbone"]["hash"] for result in results}
     assert len(results) == 2 and len(hashes) == 1 and "none" not in hashes
-    backbone = transfer._load_backbone(config)
+    backbone = core.BackboneCache().get(config)
     assert hashes == {backbone.content_hash}
-    bundles = transfer.load_bundles(config, [data["a"], data["c"]])
-    prepared = transfer.prepare_fold(folds[0], bundles)
+    bundles = fold_plans.load_bundles(config, [data["a"], data["c"]])
+    prepared = fold_plans.prepare_fold(folds[0], bundles)
     init = transfer.load_pretrained(
         config, tmp_path / "folds" / folds[0].name / "pretrain", prepared, backbone
     )
@@ -404,31 +289,35 @@ def test_cli_bad_input_is_one_clear_error(case, message, data, tmp_path, harjax_
     assert "Traceback" not in done.stderr
 
 
-def test_cli_rerun_of_a_finished_sweep_trains_nothing_and_prints_the_table(sweep, data, harjax_env):
+def _config_file(tmp_path, data_dir, variant="none"):
+    """The fixture's config as a config file, so the CLI runs exactly the same runs."""
+    path = tmp_path / "tiny_transfer.py"
+    path.write_text(
+        "from tests.transfer_data import make_config\n\n\n"
+        f"def get_config(arg=None):\n    return make_config({data_dir!r}, {variant!r})\n"
+    )
+    return path
+
+
+def test_cli_rerun_of_a_finished_sweep_trains_nothing_and_prints_the_table(
+    sweep, data, harjax_env, tmp_path
+):
     from harjax.cli import REPO_ROOT
 
     workdir = sweep["workdir"]
     stamps = {p: p.stat().st_mtime_ns for p in workdir.glob("folds/*/**/metrics.json")}
-    done = _cli(
-        [
-            "--source",
-            f"{data['a']},{data['b']}",
-            "--target",
-            data["c"],
-            "--shots",
-            "0,2",
-            "--seeds",
-            "2",
-            f"--workdir={workdir}",
-            f"--config.data.data_dir={data['data_dir']}",
-            "--config.data.window_length=32",
-            "--config.data.window_stride=32",
-        ],
-        harjax_env,
-        REPO_ROOT,
-    )
+    config_file = _config_file(tmp_path, data["data_dir"])
+    args = ["--source", f"{data['a']},{data['b']}", "--target", data["c"], "--shots", "0,2",
+            f"--workdir={workdir}", f"--config={config_file}"]  # fmt: skip
+    done = _cli([*args, "--seeds", "2"], harjax_env, REPO_ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "# Cross-dataset transfer" in done.stdout
+    assert "# Cross-dataset transfer" in done.stdout and "All 5 runs complete." in done.stdout
     progress = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert len(progress) == len(sweep["rows"]) and all("] done init=" in p for p in progress)
+    assert len(progress) == len(sweep["rows"]) and all(" done [" in p for p in progress)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    # The same command with another config refuses, naming what differs and the ways out.
+    done = _cli([*args, "--seeds", "2", "--config.train.num_steps=30"], harjax_env, REPO_ROOT)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "config.train.num_steps: 12 -> 30" in done.stderr and "--overwrite" in done.stderr
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((workdir / "config.json").read_text())["train"]["num_steps"] == 12

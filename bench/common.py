@@ -156,7 +156,7 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
     """Assembles the HAR model and returns {'step': () -> None (one blocking train step), ...}.
 
     This is the library's own path: `assemble` -> `make_optimizer` -> `create_train_state` ->
-    `make_train_step`, the way `harjax.experiment` trains.
+    `make_train_step`, the way `harjax.run.loop` trains.
     """
     import jax
     import numpy as np

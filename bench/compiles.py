@@ -1,10 +1,10 @@
 """Compilations in a k-shot sweep: the train step must compile once per model config, not per k.
 
-Runs `harjax.experiment.train_and_evaluate` for several k (k-shot subsets of the embedded
+Runs `harjax.run.loop.train_and_evaluate` for several k (k-shot subsets of the embedded
 smartwatch training split, sampled by `harjax.data.sampling.k_shot`) with one backbone, and
 counts XLA compilations per jitted function through `jax.monitoring` (the backend-compile event
-carries the function's name). The pipeline repeats small sets to a fixed batch and the
-experiment caches its steps per model structure, so `step` and `eval_step` should compile once.
+carries the function's name). The pipeline repeats small sets to a fixed batch and
+the runs share one `StepCache` (as a sweep does), so `step` and `eval_step` should compile once.
 
     python -m bench.compiles [--shots 1,2,5,10] [--layers 1] [--steps 4]
 """
@@ -47,8 +47,10 @@ def run(shots: list[int], layers: int, steps: int) -> dict:
     import numpy as np
 
     from configs.fewshot import get_config
-    from harjax import experiment
     from harjax.data import sampling
+    from harjax.data.bundle import load_data
+    from harjax.run.compiled import StepCache
+    from harjax.run.loop import train_and_evaluate
 
     config = get_config()
     config.backbone.num_layers = layers
@@ -57,7 +59,8 @@ def run(shots: list[int], layers: int, steps: int) -> dict:
     config.train.checkpoint_every = steps
     config.train.max_eval_windows = 64
     config.optim.warmup_steps = 0
-    data = experiment.load_data(config)
+    data = load_data(config)
+    steps_cache = StepCache()
     backbone = common.random_backbone("smollm2", layers)
     targets = data.targets(np.arange(len(data.dataset)))
     counter = CompileCounter()
@@ -68,13 +71,14 @@ def run(shots: list[int], layers: int, steps: int) -> dict:
             before = counter.snapshot()
             counter.active = True
             start = time.perf_counter()
-            experiment.train_and_evaluate(
+            train_and_evaluate(
                 config,
                 Path(workdir) / f"k{k}",
                 data=data,
                 train_indices=train_idx,
                 backbone=backbone,
                 progress=False,
+                steps=steps_cache,
             )
             counter.active = False
             after = counter.snapshot()

@@ -257,7 +257,7 @@ notes are not — re-check them against fresh tables).
 - **Memory**: ~1.13 GB peak for `smollm2-135m` (4 layers, batch 32); loading + dequantising the
   GGUF takes ~400 MB, XLA compilation and the first step's buffers ~530 MB.
 - **Compiles**: the k-shot sweep compiles `step` and `eval_step` once each; later runs reuse
-  `harjax.experiment`'s step cache, and batches are always the configured size.
+  the sweep's `StepCache`, and batches are always the configured size.
 - **Load**: PyTorch's OpenMP threads spin-wait, so when other processes share the 2 cores its
   step times degrade far more than XLA's (at load ~4-8: PyTorch float32 median 7-11 s vs ~0.8 s
   idle). Ratios from a loaded machine flatter harjax; trust runs whose load average is ~1-2.

@@ -195,6 +195,11 @@ def collect_rows(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
     return [_row(result) for _, result in core.finished_results(planned)]
 
 
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """A sweep's results.csv back as rows (types restored; `variant` always text)."""
+    return tables.read_csv(path, required=COLUMNS, types={"variant": str})
+
+
 def summary_table(
     rows: Sequence[dict[str, Any]], variant_order: Sequence[str] = DEFAULT_VARIANT_ORDER
 ) -> str:

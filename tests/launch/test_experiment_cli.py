@@ -113,9 +113,22 @@ def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     finally:
         process.wait(timeout=60)
     assert not (killed / "runs" / "pretrained" / "kall_seed1" / "metrics.json").exists()
+    # The tables of a killed sweep say they are partial.
+    partial = (killed / "results.md").read_text()
+    assert "of 12 runs complete** — this table is partial" in partial
     resumed = _run(_fewshot_args(killed, tiny_llama_dir), harjax_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _metric_rows(killed / "results.csv") == rows
+    assert "All 12 runs complete." in (killed / "results.md").read_text()
+    # Fewer seeds: the tables describe this command's runs; the others are listed apart.
+    fewer = _run([*_fewshot_args(killed, tiny_llama_dir), "--seeds", "1"], harjax_env)
+    assert fewer.returncode == 0, fewer.stderr[-3000:]
+    assert {r["seed"] for r in _metric_rows(killed / "results.csv")} == {"0"}
+    markdown = (killed / "results.md").read_text()
+    assert (
+        "All 6 runs complete." in markdown and "Not in these tables: 6 finished run(s)" in markdown
+    )
+    assert "Machine: " in markdown
 
 
 def test_train_then_predict_a_csv_recording(tmp_path, harjax_env, tiny_llama_dir):
@@ -165,6 +178,10 @@ def test_train_then_predict_a_csv_recording(tmp_path, harjax_env, tiny_llama_dir
         (["--backbone", "/no/such/backbone"], "/no/such/backbone"),
         (["--shots", "100000"], "fewer than k=100000"),
         (["--workdir", "/proc/harjax_not_writable"], "not writable"),
+        (["--config.train.num_steps", "-5"], "config.train.num_steps must be an integer >= 1"),
+        (["--config.train.eval_every", "0"], "config.train.eval_every must be an integer >= 1"),
+        (["--config.train.batch_size", "0"], "config.train.batch_size must be an integer >= 1"),
+        (["--config.projection.strides", "(3, 5)"], "not divisible by the projection's total"),
     ],
 )
 def test_bad_flags_give_one_clear_error(tmp_path, harjax_env, tiny_llama_dir, args, message):
@@ -181,5 +198,24 @@ def test_bad_flags_give_one_clear_error(tmp_path, harjax_env, tiny_llama_dir, ar
     result = _run([*_script("fewshot.py"), *base, *args, *TINY], harjax_env, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error:") and message in last, result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    assert message in last, result.stderr[-2000:]
+    assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "w" / "runs").exists()  # nothing ran, nothing written
+
+
+def test_train_rerun_with_another_config_refuses_instead_of_reusing(
+    tmp_path, harjax_env, tiny_llama_dir
+):
+    workdir = tmp_path / "train"
+    base = [*_script("train.py"), "--workdir", str(workdir), "--backbone", str(tiny_llama_dir)]
+    first = _run([*base, *TINY], harjax_env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (workdir / "metrics.json").read_text()
+    other = _run([*base, *TINY, "--config.backbone.num_layers", "2"], harjax_env)
+    assert other.returncode == 2, other.stderr[-3000:]
+    assert "config.backbone.num_layers: 1 -> 2" in other.stderr and "--overwrite" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert (workdir / "metrics.json").read_text() == before
+    again = _run([*base, *TINY, "--config.backbone.num_layers", "2", "--overwrite"], harjax_env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (workdir / "metrics.json").read_text() != before

@@ -100,7 +100,7 @@ def main(out_dir: str, checkpoint_dir: str) -> None:
     step = train.make_train_step(built.model, optimizer, built.lora_config, mesh=mesh)
     eval_step = train.make_eval_step(built.model, built.lora_config, mesh=mesh)
     # A fresh copy each run: the step donates the state, and with it these very buffers.
-    # Raw key data, as harjax.experiment keeps it (checkpoints hold plain arrays).
+    # Raw key data, as harjax.run.loop keeps it (checkpoints hold plain arrays).
     new_state = lambda: train.create_train_state(
         jax.random.key_data(jax.random.key(1)), jax.tree.map(jnp.copy, built.trainable), optimizer
     )

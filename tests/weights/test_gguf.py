@@ -22,9 +22,9 @@ import torch
 import transformers
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from harjax.generate import greedy_continue, mean_nll
+from harjax.lm.generate import greedy_continue, mean_nll
 from harjax.models.llama import LlamaModel
-from harjax.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
+from harjax.lm.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
 from harjax.weights import assets
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params
 from harjax.weights.gguf import load_gguf, load_smollm2, smollm2_path, undo_llama_cpp_permute

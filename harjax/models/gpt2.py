@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from harjax.models.llama import causal_attention
+from harjax.models.attention import causal_attention, merge_heads, split_heads
 from harjax.models.matmul import KERNEL_INIT, dense
 
 Dtype = Any
@@ -117,26 +117,28 @@ class GPT2Attention(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        cfg = self.config
-        batch, length, width = x.shape
+        config = self.config
+        width = x.shape[-1]
+        # c_attn's output columns are [query | key | value], each (heads * head_dim) wide.
         qkv = dense(3 * width, "c_attn", self.dtype, self.param_dtype)(x)
-        heads = qkv.reshape(batch, length, 3, cfg.num_attention_heads, cfg.head_dim)
-        query, key, value = heads[:, :, 0], heads[:, :, 1], heads[:, :, 2]
-        scale = 1.0 / math.sqrt(cfg.head_dim) if cfg.scale_attn_weights else 1.0
-        if cfg.scale_attn_by_inverse_layer_idx:
+        query, key, value = (
+            split_heads(part, config.num_attention_heads) for part in jnp.split(qkv, 3, axis=-1)
+        )
+        scale = 1.0 / math.sqrt(config.head_dim) if config.scale_attn_weights else 1.0
+        if config.scale_attn_by_inverse_layer_idx:
             scale /= self.layer_index + 1
-        use_dropout = not deterministic and cfg.attn_pdrop > 0.0
+        use_dropout = not deterministic and config.attn_pdrop > 0.0
         out = causal_attention(
             query,
             key,
             value,
-            dropout_rate=cfg.attn_pdrop,
+            dropout_rate=config.attn_pdrop,
             deterministic=deterministic,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
             scale=scale,
         )
-        out = dense(width, "c_proj", self.dtype, self.param_dtype)(out.reshape(x.shape))
-        return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
+        out = dense(width, "c_proj", self.dtype, self.param_dtype)(merge_heads(out))
+        return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
 class GPT2MLP(nn.Module):
@@ -146,11 +148,11 @@ class GPT2MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        cfg = self.config
-        hidden = dense(cfg.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
-        hidden = _ACTIVATIONS[cfg.activation_function](hidden)
-        out = dense(cfg.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
-        return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
+        config = self.config
+        hidden = dense(config.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
+        hidden = _ACTIVATIONS[config.activation_function](hidden)
+        out = dense(config.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
+        return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
 class GPT2Block(nn.Module):
@@ -200,18 +202,20 @@ class GPT2Model(nn.Module):
     param_dtype: Dtype = jnp.float32
 
     def setup(self):
-        cfg = self.config
+        config = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        self.wte = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes)
-        self.wpe = nn.Embed(
-            cfg.max_position_embeddings, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes
+        self.wte = nn.Embed(
+            config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
-        self.drop = nn.Dropout(cfg.embd_pdrop)
-        self.h = GPT2BlockCollection(cfg, **dtypes)
-        self.ln_f = nn.LayerNorm(cfg.layer_norm_epsilon, **dtypes)
-        if not cfg.tie_word_embeddings:
+        self.wpe = nn.Embed(
+            config.max_position_embeddings, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
+        )
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = GPT2BlockCollection(config, **dtypes)
+        self.ln_f = nn.LayerNorm(config.layer_norm_epsilon, **dtypes)
+        if not config.tie_word_embeddings:
             self.lm_head = nn.Dense(
-                cfg.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
+                config.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
             )
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:

@@ -316,6 +316,16 @@ def test_not_a_gguf_file(tmp_path):
         load_gguf(tmp_path / "absent.gguf")
 
 
+def test_truncated_file_says_how_many_bytes_are_missing(tied_file, tmp_path):
+    # Before the size check, numpy's "cannot reshape array of size ..." surfaced instead.
+    data = tied_file.read_bytes()
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(data[:-100])
+    message = rf"cut\.gguf: truncated \({len(data) - 100} of {len(data)} bytes\)"
+    with pytest.raises(CheckpointError, match=message):
+        load_gguf(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Tokenizer from GGUF metadata.
 def test_gguf_tokenizer_uses_merges_specials_and_digit_split(tied_file):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from harjax.lm.generate import mean_nll
-from harjax.models.llama import LlamaModel
 from harjax.lm.tokenizer import tokenizer_from_gguf
+from harjax.models.llama import LlamaModel
 from harjax.weights.gguf import load_gguf
 
 ROOT = Path(__file__).resolve().parents[2]

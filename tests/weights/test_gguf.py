@@ -23,8 +23,8 @@ import transformers
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from harjax.lm.generate import greedy_continue, mean_nll
-from harjax.models.llama import LlamaModel
 from harjax.lm.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
+from harjax.models.llama import LlamaModel
 from harjax.weights import assets
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params
 from harjax.weights.gguf import load_gguf, load_smollm2, smollm2_path, undo_llama_cpp_permute

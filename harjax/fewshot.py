@@ -188,7 +188,7 @@ def _backbone_key(config) -> tuple:
 
 def _load_backbones(config, variants) -> dict[tuple, Any]:
     """Each distinct (spec, layers, dtype) among the variants, loaded once for the sweep."""
-    from harjax.assemble import _dtype
+    from harjax.assemble import dtype_from_name
     from harjax.weights import load_backbone
 
     loaded = {}
@@ -197,7 +197,7 @@ def _load_backbones(config, variants) -> dict[tuple, Any]:
             continue
         key = _backbone_key(variant.apply(config))
         if key not in loaded:
-            loaded[key] = load_backbone(key[0], num_layers=key[1] or None, dtype=_dtype(key[2]))
+            loaded[key] = load_backbone(key[0], num_layers=key[1] or None, dtype=dtype_from_name(key[2]))
     return loaded
 
 

@@ -345,13 +345,13 @@ def load_pretrained(
 def _load_backbone(config: ml_collections.ConfigDict):
     if config.model.variant != "pretrained":
         return None
-    from harjax.assemble import _dtype
+    from harjax.assemble import dtype_from_name
     from harjax.weights import load_backbone
 
     return load_backbone(
         config.backbone.spec,
         num_layers=config.backbone.num_layers or None,
-        dtype=_dtype(config.backbone.param_dtype),
+        dtype=dtype_from_name(config.backbone.param_dtype),
     )
 
 

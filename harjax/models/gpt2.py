@@ -114,13 +114,20 @@ class GPT2Attention(nn.Module):
     layer_index: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         config = self.config
         width = x.shape[-1]
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
         # c_attn's output columns are [query | key | value], each (heads * head_dim) wide.
-        qkv = dense(3 * width, "c_attn", self.dtype, self.param_dtype)(x)
+        qkv = linear(3 * width, "c_attn")(x)
         query, key, value = (
             split_heads(part, config.num_attention_heads) for part in jnp.split(qkv, 3, axis=-1)
         )
@@ -137,7 +144,7 @@ class GPT2Attention(nn.Module):
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
             scale=scale,
         )
-        out = dense(width, "c_proj", self.dtype, self.param_dtype)(merge_heads(out))
+        out = linear(width, "c_proj")(merge_heads(out))
         return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
@@ -145,13 +152,20 @@ class GPT2MLP(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         config = self.config
-        hidden = dense(config.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
+        hidden = linear(config.intermediate_size, "c_fc")(x)
         hidden = _ACTIVATIONS[config.activation_function](hidden)
-        out = dense(config.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
+        out = linear(config.hidden_size, "c_proj")(hidden)
         return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
@@ -160,14 +174,16 @@ class GPT2Block(nn.Module):
     layer_index: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         eps = self.config.layer_norm_epsilon
-        attn = GPT2Attention(self.config, self.layer_index, name="attn", **dtypes)
+        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
+        attn = GPT2Attention(self.config, self.layer_index, name="attn", **dtypes, **matmul)
         x = x + attn(nn.LayerNorm(eps, name="ln_1", **dtypes)(x), deterministic=deterministic)
-        mlp = GPT2MLP(self.config, name="mlp", **dtypes)
+        mlp = GPT2MLP(self.config, name="mlp", **dtypes, **matmul)
         return x + mlp(nn.LayerNorm(eps, name="ln_2", **dtypes)(x), deterministic=deterministic)
 
 
@@ -177,12 +193,18 @@ class GPT2BlockCollection(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
             block = GPT2Block(
-                self.config, index, dtype=self.dtype, param_dtype=self.param_dtype, name=str(index)
+                self.config,
+                index,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                accumulate_in_float32=self.accumulate_in_float32,
+                name=str(index),
             )
             x = block(x, deterministic=deterministic)
         return x
@@ -200,6 +222,7 @@ class GPT2Model(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     def setup(self):
         config = self.config
@@ -211,7 +234,9 @@ class GPT2Model(nn.Module):
             config.max_position_embeddings, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
         self.drop = nn.Dropout(config.embd_pdrop)
-        self.h = GPT2BlockCollection(config, **dtypes)
+        self.h = GPT2BlockCollection(
+            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
+        )
         self.ln_f = nn.LayerNorm(config.layer_norm_epsilon, **dtypes)
         if not config.tie_word_embeddings:
             self.lm_head = nn.Dense(

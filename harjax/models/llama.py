@@ -10,6 +10,7 @@ intercept ``nn.Dense.__call__`` by module path. No LoRA or HAR code lives here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -194,6 +195,7 @@ class LlamaAttention(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
@@ -202,9 +204,15 @@ class LlamaAttention(nn.Module):
         heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
         head_dim = config.head_dim
         bias = config.attention_bias
-        query = dense(heads * head_dim, "q_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        key = dense(kv_heads * head_dim, "k_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        value = dense(kv_heads * head_dim, "v_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
+        query = linear(heads * head_dim, "q_proj", use_bias=bias)(x)
+        key = linear(kv_heads * head_dim, "k_proj", use_bias=bias)(x)
+        value = linear(kv_heads * head_dim, "v_proj", use_bias=bias)(x)
         query = split_heads(query, heads)
         key, value = split_heads(key, kv_heads), split_heads(value, kv_heads)
         positions = jnp.arange(length)
@@ -220,44 +228,47 @@ class LlamaAttention(nn.Module):
             deterministic=deterministic,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
         )
-        return dense(config.hidden_size, "o_proj", self.dtype, self.param_dtype, use_bias=bias)(
-            merge_heads(out)
-        )
+        return linear(config.hidden_size, "o_proj", use_bias=bias)(merge_heads(out))
 
 
 class LlamaMLP(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         config = self.config
         width, bias = config.intermediate_size, config.mlp_bias
-        gate = dense(width, "gate_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        up = dense(width, "up_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        return dense(config.hidden_size, "down_proj", self.dtype, self.param_dtype, use_bias=bias)(
-            nn.silu(gate) * up
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
         )
+        gate = linear(width, "gate_proj", use_bias=bias)(x)
+        up = linear(width, "up_proj", use_bias=bias)(x)
+        return linear(config.hidden_size, "down_proj", use_bias=bias)(nn.silu(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        eps, dtypes = (
-            self.config.rms_norm_eps,
-            {"dtype": self.dtype, "param_dtype": self.param_dtype},
-        )
+        eps = self.config.rms_norm_eps
+        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
+        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
         attn_in = RMSNorm(eps, name="input_layernorm", **dtypes)(x)
-        x = x + LlamaAttention(self.config, name="self_attn", **dtypes)(
+        x = x + LlamaAttention(self.config, name="self_attn", **dtypes, **matmul)(
             attn_in, deterministic=deterministic
         )
         mlp_in = RMSNorm(eps, name="post_attention_layernorm", **dtypes)(x)
-        return x + LlamaMLP(self.config, name="mlp", **dtypes)(mlp_in)
+        return x + LlamaMLP(self.config, name="mlp", **dtypes, **matmul)(mlp_in)
 
 
 class LlamaLayerCollection(nn.Module):
@@ -266,12 +277,17 @@ class LlamaLayerCollection(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
             layer = LlamaDecoderLayer(
-                self.config, dtype=self.dtype, param_dtype=self.param_dtype, name=str(index)
+                self.config,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                accumulate_in_float32=self.accumulate_in_float32,
+                name=str(index),
             )
             x = layer(x, deterministic=deterministic)
         return x
@@ -288,6 +304,7 @@ class LlamaModel(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     def setup(self):
         config = self.config
@@ -295,7 +312,9 @@ class LlamaModel(nn.Module):
         self.embed_tokens = nn.Embed(
             config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
-        self.layers = LlamaLayerCollection(config, **dtypes)
+        self.layers = LlamaLayerCollection(
+            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
+        )
         self.norm = RMSNorm(config.rms_norm_eps, **dtypes)
         if not config.tie_word_embeddings:
             self.lm_head = nn.Dense(

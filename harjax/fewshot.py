@@ -197,7 +197,9 @@ def _load_backbones(config, variants) -> dict[tuple, Any]:
             continue
         key = _backbone_key(variant.apply(config))
         if key not in loaded:
-            loaded[key] = load_backbone(key[0], num_layers=key[1] or None, dtype=dtype_from_name(key[2]))
+            loaded[key] = load_backbone(
+                key[0], num_layers=key[1] or None, dtype=dtype_from_name(key[2])
+            )
     return loaded
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -61,7 +62,7 @@ PEFT_TARGETS = {
     "smollm2": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "gpt2": r".*\.attn\.(c_attn|c_proj)",
 }
-NUM_CLASSES, NUM_CHANNELS, TOKEN_STRIDE = 7, 6, 4  # projection strides (2, 2) -> 4 samples/token
+NUM_CLASSES, NUM_CHANNELS = 7, 6  # the benchmark's label and channel counts (smartwatch-like)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,17 +105,27 @@ def backbone_config(shape: str, layers: int):
     return cls.from_hf(HF_CONFIGS[shape], num_layers=layers)
 
 
-def random_backbone(shape: str, layers: int, dtype: str = "float32", seed: int = 0):
-    """A `harjax.weights.Backbone` with random weights of the real architecture."""
+def random_backbone(
+    shape: str,
+    layers: int,
+    dtype: str = "float32",
+    seed: int = 0,
+    *,
+    accumulate_in_float32: bool = True,
+):
+    """A `harjax.weights.Backbone` with random weights of the real architecture.
+
+    `accumulate_in_float32=False`: bf16 matmuls as plain bf16 dots (see `Variant.matmul`).
+    """
     import jax
     import jax.numpy as jnp
 
     from harjax.weights.common import Backbone, architecture_name, build_module
 
     config = backbone_config(shape, layers)
-    jdtype = jnp.dtype(dtype)
-    module = build_module(config, jdtype)
-    dummy = jnp.zeros((1, 4, config.hidden_size), jdtype)
+    compute_dtype = jnp.dtype(dtype)
+    module = build_module(config, compute_dtype).clone(accumulate_in_float32=accumulate_in_float32)
+    dummy = jnp.zeros((1, 4, config.hidden_size), compute_dtype)
     params = jax.jit(module.init)(jax.random.key(seed), dummy)["params"]
     return Backbone(
         name=architecture_name(config),
@@ -127,7 +138,11 @@ def random_backbone(shape: str, layers: int, dtype: str = "float32", seed: int =
 
 
 def experiment_config(variant: Variant):
-    """`configs/default.py` with the variant's backbone, LoRA rank, dtype, window and batch."""
+    """`configs/default.py` with the variant's backbone, LoRA rank, dtype, window and batch.
+
+    Everything else (projection, LoRA alpha, optimizer, head dropout) is the default config's,
+    so the benchmarks time the model `launch/train.py` trains; the PyTorch twin reads it too.
+    """
     from configs.default import get_config
 
     config = get_config()
@@ -136,20 +151,9 @@ def experiment_config(variant: Variant):
     config.backbone.dtype = variant.dtype
     config.backbone.param_dtype = variant.dtype
     config.lora.rank = variant.rank
-    config.data.window_length = variant.tokens * TOKEN_STRIDE
+    config.data.window_length = variant.tokens * math.prod(config.projection.strides)
     config.train.batch_size = variant.batch
     return config
-
-
-def _use_plain_low_precision_dots() -> None:
-    """Undo harjax.models.matmul in this (worker) process: bf16 Dense/LoRA dots stay bf16."""
-    import jax
-
-    from harjax import lora
-    from harjax.models import matmul
-
-    matmul.dot_general_for = lambda dtype: None  # read by matmul.dense at module build time
-    lora.low_precision_dot_general = lambda lhs, rhs, dims: jax.lax.dot_general(lhs, rhs, dims)
 
 
 def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
@@ -165,12 +169,14 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
     from harjax.assemble import assemble
 
     config = experiment_config(variant)
-    if variant.matmul == "plain":
-        _use_plain_low_precision_dots()
-    elif variant.matmul != "library":
+    if variant.matmul not in ("library", "plain"):
         raise ValueError(f"Variant.matmul must be 'library' or 'plain', got {variant.matmul!r}")
+    accumulate_in_float32 = variant.matmul == "library"
     if backbone is None:
         backbone = random_backbone(variant.shape, variant.layers, variant.dtype)
+    # The matmul choice reaches the library through its public fields, backbone and LoRA alike.
+    module = backbone.module.clone(accumulate_in_float32=accumulate_in_float32)
+    backbone = dataclasses.replace(backbone, module=module)
     assembled = assemble(
         config,
         num_classes=NUM_CLASSES,
@@ -178,8 +184,11 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
         rng=jax.random.key(0),
         backbone=backbone,
     )
+    adapters = dataclasses.replace(
+        assembled.lora_config, accumulate_in_float32=accumulate_in_float32
+    )
     optimizer = train.optimizer_from_config(config)
-    step_fn = train.make_train_step(assembled.model, optimizer, assembled.lora_config)
+    step_fn = train.make_train_step(assembled.model, optimizer, adapters)
     state = train.create_train_state(jax.random.key(1), assembled.trainable, optimizer)
     rng = np.random.default_rng(0)
     batch = {
@@ -215,29 +224,42 @@ def matmul_flops(variant: Variant) -> dict[str, float]:
     = 2x forward. Attention score/value products act on activations: backward = 2x forward.
     Elementwise work (norms, softmax, RoPE, AdamW) is not counted; it is small next to GEMMs.
     """
-    cfg = backbone_config(variant.shape, variant.layers)
-    n, b, t = variant.batch * variant.tokens, variant.batch, variant.tokens
-    d = cfg.hidden_size
+    backbone = backbone_config(variant.shape, variant.layers)
+    batch, tokens = variant.batch, variant.tokens
+    rows = batch * tokens  # every token through every Dense
+    hidden, ffn = backbone.hidden_size, backbone.intermediate_size
+    heads, head_dim = backbone.num_attention_heads, backbone.head_dim
     if variant.shape == "gpt2":
-        heads, head_dim = cfg.num_attention_heads, cfg.head_dim
-        dense = [(d, 3 * d), (d, d), (d, cfg.intermediate_size), (cfg.intermediate_size, d)]
-        lora_shapes = [(d, 3 * d), (d, d)]
+        dense = [(hidden, 3 * hidden), (hidden, hidden), (hidden, ffn), (ffn, hidden)]
+        lora_shapes = [(hidden, 3 * hidden), (hidden, hidden)]
     else:
-        heads, head_dim = cfg.num_attention_heads, cfg.head_dim
-        q, kv = heads * head_dim, cfg.num_key_value_heads * head_dim
-        f = cfg.intermediate_size
-        dense = [(d, q), (d, kv), (d, kv), (q, d), (d, f), (d, f), (f, d)]
-        lora_shapes = [(d, q), (d, kv), (d, kv), (q, d)]
-    frozen_fwd = variant.layers * sum(2 * n * i * o for i, o in dense)
-    attention_fwd = variant.layers * 2 * (2 * b * heads * t * t * head_dim)
-    r = variant.rank
-    lora_fwd = variant.layers * sum(2 * n * (i * r + r * o) for i, o in lora_shapes) if r else 0
-    # Projection: 3 parallel convs on the window, 2 strided convs, the linear map; head: tiny.
-    window, channels, width = t * TOKEN_STRIDE, NUM_CHANNELS, 3 * 32
-    projection_fwd = 2 * b * window * (3 + 5 + 9) * channels * 32
-    projection_fwd += 2 * b * (window // 2) * 4 * width * width + 2 * b * t * 4 * width * width
-    projection_fwd += 2 * n * width * d
-    head_fwd = 2 * b * d * NUM_CLASSES
+        query, key_value = heads * head_dim, backbone.num_key_value_heads * head_dim
+        dense = [(hidden, query), (hidden, key_value), (hidden, key_value), (query, hidden)]
+        dense += [(hidden, ffn), (hidden, ffn), (ffn, hidden)]
+        lora_shapes = dense[:4]
+    frozen_fwd = variant.layers * sum(2 * rows * fan_in * fan_out for fan_in, fan_out in dense)
+    attention_fwd = variant.layers * 2 * (2 * batch * heads * tokens * tokens * head_dim)
+    rank = variant.rank
+    lora_fwd = (
+        variant.layers
+        * sum(2 * rows * (fan_in + fan_out) * rank for fan_in, fan_out in lora_shapes)
+        if rank
+        else 0
+    )
+    # Projection (its shape from configs/default.py): parallel 'SAME' convs on the window, one
+    # strided conv (kernel 2 * stride) per stage, the linear map into the model width; head: tiny.
+    projection = experiment_config(variant).projection
+    length = variant.tokens * math.prod(projection.strides)  # the window
+    width = projection.channels * len(projection.kernel_sizes)
+    projection_fwd = 2 * batch * length * sum(projection.kernel_sizes) * NUM_CHANNELS
+    projection_fwd *= projection.channels
+    for stride in projection.strides:
+        if stride == 1:
+            continue  # ConvProjection skips stride-1 stages
+        length //= stride
+        projection_fwd += 2 * batch * length * (2 * stride) * width * width
+    projection_fwd += 2 * rows * width * hidden
+    head_fwd = 2 * batch * hidden * NUM_CLASSES
     parts = {
         "frozen_dense": 2 * frozen_fwd,
         "attention": 3 * attention_fwd,

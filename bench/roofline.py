@@ -49,14 +49,16 @@ def _best_seconds(fn, repeats: int) -> float:
 
 def gemm_shapes(variant: Variant) -> list[tuple[int, int, int]]:
     """(m, k, n) of the backbone's dense products, forward (x W) and backward (dY W^T)."""
-    cfg = common.backbone_config(variant.shape, variant.layers)
-    rows, d = variant.batch * variant.tokens, cfg.hidden_size
-    f = cfg.intermediate_size
+    backbone = common.backbone_config(variant.shape, variant.layers)
+    rows, hidden = variant.batch * variant.tokens, backbone.hidden_size
+    ffn = backbone.intermediate_size
     if variant.shape == "gpt2":
-        outs = [3 * d, d, f]
+        outs = [3 * hidden, hidden, ffn]
     else:
-        outs = [cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim, f]
-    shapes = [(rows, d, o) for o in outs] + [(rows, o, d) for o in outs]
+        head_dim = backbone.head_dim
+        outs = [backbone.num_attention_heads * head_dim, backbone.num_key_value_heads * head_dim]
+        outs.append(ffn)
+    shapes = [(rows, hidden, out) for out in outs] + [(rows, out, hidden) for out in outs]
     return sorted(set(shapes))
 
 

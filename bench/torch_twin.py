@@ -15,7 +15,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.common import HF_CONFIGS, NUM_CHANNELS, NUM_CLASSES, PEFT_TARGETS, Variant
+from bench.common import (
+    HF_CONFIGS,
+    NUM_CHANNELS,
+    NUM_CLASSES,
+    PEFT_TARGETS,
+    Variant,
+    experiment_config,
+)
 
 LAYER_NORM_EPS = 1e-6  # flax.linen.LayerNorm's default
 
@@ -27,9 +34,11 @@ class TorchProjection(nn.Module):
         self,
         in_channels: int,
         d_model: int,
-        kernel_sizes: Sequence[int] = (3, 5, 9),
-        channels: int = 32,
-        strides: Sequence[int] = (2, 2),
+        *,
+        kernel_sizes: Sequence[int],
+        channels: int,
+        strides: Sequence[int],
+        output_scale_init: float,
     ):
         super().__init__()
         self.branches = nn.ModuleList(
@@ -43,7 +52,7 @@ class TorchProjection(nn.Module):
             nn.LayerNorm(width, eps=LAYER_NORM_EPS) for _ in self.strides
         )
         self.to_model = nn.Linear(width, d_model)
-        self.output_scale = nn.Parameter(torch.ones(1))
+        self.output_scale = nn.Parameter(torch.full((1,), float(output_scale_init)))
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         x = signal.transpose(1, 2)  # torch convolutions are channels-first
@@ -58,20 +67,38 @@ class TorchProjection(nn.Module):
 
 
 class TorchHAR(nn.Module):
-    """projection -> backbone(inputs_embeds) -> mean pool -> LayerNorm -> dropout -> linear."""
+    """projection -> backbone(inputs_embeds) -> mean pool -> LayerNorm -> dropout -> linear.
 
-    def __init__(self, backbone: nn.Module, d_model: int, head_dropout: float = 0.1):
+    `config` is the harjax experiment config (`bench.common.experiment_config`): projection
+    shape and head dropout are read from it, so both frameworks build the same model.
+    """
+
+    def __init__(self, backbone: nn.Module, d_model: int, config):
         super().__init__()
-        self.projection = TorchProjection(NUM_CHANNELS, d_model)
+        if config.model.pooling != "mean":
+            raise ValueError(f"TorchHAR pools by mean only, config says {config.model.pooling!r}")
+        self.projection = TorchProjection(
+            NUM_CHANNELS, d_model, **projection_kwargs(config.projection)
+        )
         self.backbone = backbone
         self.head_norm = nn.LayerNorm(d_model, eps=LAYER_NORM_EPS)
-        self.dropout = nn.Dropout(head_dropout)
+        self.dropout = nn.Dropout(float(config.model.head_dropout))
         self.head = nn.Linear(d_model, NUM_CLASSES)
 
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(inputs_embeds=self.projection(signal)).last_hidden_state
         pooled = self.head_norm(hidden.mean(dim=1).float())
         return self.head(self.dropout(pooled))
+
+
+def projection_kwargs(projection) -> dict:
+    """`TorchProjection`'s keyword arguments from a config's `projection` block."""
+    return {
+        "kernel_sizes": tuple(projection.kernel_sizes),
+        "channels": int(projection.channels),
+        "strides": tuple(projection.strides),
+        "output_scale_init": float(projection.output_scale_init),
+    }
 
 
 def hf_backbone(shape: str, layers: int) -> tuple[nn.Module, int]:
@@ -95,6 +122,7 @@ def build_torch(variant: Variant, device: str = "cpu") -> dict:
     """
     from peft import LoraConfig, get_peft_model
 
+    config = experiment_config(variant)
     torch.manual_seed(0)
     backbone, d_model = hf_backbone(variant.shape, variant.layers)
     if variant.rank > 0:
@@ -102,19 +130,23 @@ def build_torch(variant: Variant, device: str = "cpu") -> dict:
             backbone,
             LoraConfig(
                 r=variant.rank,
-                lora_alpha=2 * variant.rank,  # harjax default alpha 16 at rank 8
-                lora_dropout=0.0,
+                lora_alpha=float(config.lora.alpha),
+                lora_dropout=float(config.lora.dropout),
                 target_modules=PEFT_TARGETS[variant.shape],
                 fan_in_fan_out=variant.shape == "gpt2",  # GPT-2's Conv1D stores (in, out)
             ),
         )
     else:
         backbone.requires_grad_(False)
-    model = TorchHAR(backbone, d_model).train().to(device)
+    model = TorchHAR(backbone, d_model, config).train().to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01)
+    optim = config.optim
+    optimizer = torch.optim.AdamW(
+        params, lr=float(optim.learning_rate), weight_decay=float(optim.weight_decay)
+    )
     generator = torch.Generator().manual_seed(0)
-    signal = torch.randn(variant.batch, variant.tokens * 4, NUM_CHANNELS, generator=generator)
+    window_length = int(config.data.window_length)
+    signal = torch.randn(variant.batch, window_length, NUM_CHANNELS, generator=generator)
     label = torch.randint(0, NUM_CLASSES, (variant.batch,), generator=generator)
     signal, label = signal.to(device), label.to(device)
     device_type = torch.device(device).type
@@ -127,7 +159,7 @@ def build_torch(variant: Variant, device: str = "cpu") -> dict:
             logits = model(signal)
         loss = F.cross_entropy(logits.float(), label)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        torch.nn.utils.clip_grad_norm_(params, float(optim.grad_clip))
         optimizer.step()
         if device_type == "cuda":
             torch.cuda.synchronize()

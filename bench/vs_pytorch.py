@@ -22,11 +22,11 @@ def variants_for(
 ) -> list[Variant]:
     base = dict(shape=shape, layers=layers, batch=batch, tokens=tokens, rank=rank)
     out = []
-    for d in harjax_dtypes:
-        if d == "bfloat16-plain":  # before harjax.models.matmul: bf16 -> bf16 dots
-            out.append(Variant(f"harjax-{d}", dtype="bfloat16", matmul="plain", **base))
+    for dtype in harjax_dtypes:
+        if dtype == "bfloat16-plain":  # before harjax.models.matmul: bf16 -> bf16 dots
+            out.append(Variant(f"harjax-{dtype}", dtype="bfloat16", matmul="plain", **base))
         else:
-            out.append(Variant(f"harjax-{d}", dtype=d, **base))
+            out.append(Variant(f"harjax-{dtype}", dtype=dtype, **base))
     out.append(Variant("pytorch-float32", framework="torch", dtype="float32", **base))
     out.append(Variant("pytorch-bf16-autocast", framework="torch", dtype="bfloat16", **base))
     return out

@@ -53,14 +53,15 @@ class Assembled:
         return {"total": total, "trainable": trainable, "fraction": trainable / max(total, 1)}
 
     def describe(self) -> str:
-        c = self.param_counts()
+        counts = self.param_counts()
         return (
-            f"variant={self.variant} backbone={self.backbone_spec}: total {c['total']:,} params, "
-            f"trainable {c['trainable']:,} ({100 * c['fraction']:.2f} %)"
+            f"variant={self.variant} backbone={self.backbone_spec}: total {counts['total']:,} "
+            f"params, trainable {counts['trainable']:,} ({100 * counts['fraction']:.2f} %)"
         )
 
 
 def dtype_from_name(name: str) -> jnp.dtype:
+    """The jnp dtype a config names (``backbone.dtype``/``param_dtype``); unknown names raise."""
     try:
         return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[name]
     except KeyError:
@@ -68,33 +69,36 @@ def dtype_from_name(name: str) -> jnp.dtype:
 
 
 def projection_config(config: ml_collections.ConfigDict) -> ProjectionConfig:
-    p = config.projection
+    projection = config.projection
     return ProjectionConfig(
-        kernel_sizes=tuple(int(k) for k in p.kernel_sizes),
-        channels=int(p.channels),
-        strides=tuple(int(s) for s in p.strides),
-        output_scale_init=float(p.get("output_scale_init", 1.0)),
+        kernel_sizes=tuple(int(size) for size in projection.kernel_sizes),
+        channels=int(projection.channels),
+        strides=tuple(int(stride) for stride in projection.strides),
+        output_scale_init=float(projection.output_scale_init),
     )
 
 
 def lora_config(config: ml_collections.ConfigDict) -> lora.LoraConfig:
-    c = config.lora
+    settings = config.lora
     return lora.LoraConfig(
-        rank=int(c.rank), alpha=float(c.alpha), dropout=float(c.dropout), targets=c.targets or None
+        rank=int(settings.rank),
+        alpha=float(settings.alpha),
+        dropout=float(settings.dropout),
+        targets=settings.targets or None,
     )
 
 
 def _scratch_backbone(config: ml_collections.ConfigDict, dtype) -> LlamaModel:
-    s = config.scratch
+    scratch = config.scratch
     llama = LlamaConfig(
         vocab_size=1,
-        hidden_size=int(s.hidden_size),
-        intermediate_size=int(s.intermediate_size),
-        num_hidden_layers=int(s.num_layers),
-        num_attention_heads=int(s.num_heads),
-        num_key_value_heads=int(s.num_heads),
-        head_dim=int(s.hidden_size) // int(s.num_heads),
-        num_layers=int(s.num_layers),
+        hidden_size=int(scratch.hidden_size),
+        intermediate_size=int(scratch.intermediate_size),
+        num_hidden_layers=int(scratch.num_layers),
+        num_attention_heads=int(scratch.num_heads),
+        num_key_value_heads=int(scratch.num_heads),
+        head_dim=int(scratch.hidden_size) // int(scratch.num_heads),
+        num_layers=int(scratch.num_layers),
     )
     return LlamaModel(llama, dtype=dtype)
 
@@ -135,7 +139,7 @@ def assemble(
     if variant not in NEURAL_VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; expected one of {NEURAL_VARIANTS}")
     compute_dtype = dtype_from_name(config.backbone.dtype)
-    lcfg = lora_config(config)
+    adapters = lora_config(config)
     family, spec, module, loaded = None, "none", None, None
     if variant in ("pretrained", "random"):
         if backbone is None:
@@ -152,10 +156,11 @@ def assemble(
     elif variant == "scratch":
         module, spec, family = _scratch_backbone(config, compute_dtype), "scratch", "llama"
         d_model = int(config.scratch.hidden_size)
-        lcfg = dataclasses.replace(lcfg, rank=0)  # everything trains: adapters would be redundant
+        # Everything trains: adapters would be redundant.
+        adapters = dataclasses.replace(adapters, rank=0)
     else:
         d_model = int(config.model.d_model_none)
-        lcfg = dataclasses.replace(lcfg, rank=0)
+        adapters = dataclasses.replace(adapters, rank=0)
 
     model = HARModel(
         projection=projection_config(config),
@@ -183,9 +188,9 @@ def assemble(
             params["backbone"] = jax.tree.map(
                 lambda x, ref: x.astype(ref.dtype), params["backbone"], loaded
             )
-    if "backbone" in params and lcfg.rank > 0:
+    if "backbone" in params and adapters.rank > 0:
         params["backbone"] = lora.add_lora(
-            lora_rng, params["backbone"], lcfg, lcfg.target_regex(family)
+            lora_rng, params["backbone"], adapters, adapters.target_regex(family)
         )
 
     patterns = list(_ALWAYS_TRAINABLE)
@@ -205,7 +210,7 @@ def assemble(
         model=model,
         trainable=trainable,
         frozen=frozen,
-        lora_config=lcfg,
+        lora_config=adapters,
         variant=variant,
         backbone_spec=spec,
         backbone_hash=backbone_hash,

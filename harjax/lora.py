@@ -29,6 +29,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from harjax.models.matmul import low_precision_dot_general
 from harjax.tree import flatten_params, unflatten_params
@@ -44,10 +45,17 @@ DEFAULT_TARGETS = {
 
 @dataclasses.dataclass(frozen=True)
 class LoraConfig:
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
+    """Adapter hyper-parameters (their defaults live in configs/default.py, `config.lora`).
+
+    `accumulate_in_float32=False` runs the low-rank products as plain bf16 -> bf16 dots (the
+    baseline `bench` measures `harjax.models.matmul` against); it changes nothing in float32.
+    """
+
+    rank: int
+    alpha: float
+    dropout: float
     targets: str | None = None  # regex; None -> DEFAULT_TARGETS[backbone family]
+    accumulate_in_float32: bool = True
 
     @property
     def scale(self) -> float:
@@ -93,10 +101,11 @@ def add_lora(rng: jax.Array, params: Params, config: LoraConfig, targets: str) -
             path = f"{prefix}/{key}" if prefix else str(key)
             out[key] = rebuild(value, path) if isinstance(value, Mapping) else value
         if prefix in matches:
-            d_in, d_out = tree["kernel"].shape
+            in_features, out_features = tree["kernel"].shape
             key_a = jax.random.fold_in(rng, matches.index(prefix))
-            a = jax.random.normal(key_a, (d_in, config.rank), jnp.float32) / jnp.sqrt(d_in)
-            out["lora"] = {"a": a, "b": jnp.zeros((config.rank, d_out), jnp.float32)}
+            a = jax.random.normal(key_a, (in_features, config.rank), jnp.float32)
+            a = a / jnp.sqrt(in_features)
+            out["lora"] = {"a": a, "b": jnp.zeros((config.rank, out_features), jnp.float32)}
         return out
 
     return rebuild(params, "")
@@ -131,7 +140,8 @@ def apply_lora(config: LoraConfig, *, deterministic: bool = True):
         # As 2-D products: with the (batch, tokens) axes kept, the gradient of `a` contracts two
         # axes at once, which XLA:CPU runs ~3x slower than one (LoRA overhead 13 % -> see
         # docs/performance.md). bf16 products accumulate in f32 (harjax.models.matmul).
-        dot = lambda lhs, rhs: low_precision_dot_general(lhs, rhs, (((1,), (0,)), ((), ())))
+        dot_general = low_precision_dot_general if config.accumulate_in_float32 else lax.dot_general
+        dot = lambda lhs, rhs: dot_general(lhs, rhs, (((1,), (0,)), ((), ())))
         x2 = x.astype(y.dtype).reshape(-1, x.shape[-1])
         low_rank = dot(dot(x2, a.astype(y.dtype)), b.astype(y.dtype)).reshape(y.shape)
         return y + low_rank * jnp.asarray(scale, y.dtype)

@@ -18,8 +18,8 @@ import sys
 
 import jax
 
-from harjax.generate import greedy_continue, mean_nll
-from harjax.tokenizer import load_tokenizer
+from harjax.lm.generate import greedy_continue, mean_nll
+from harjax.lm.tokenizer import load_tokenizer
 from harjax.weights import load_backbone
 
 DEFAULT_TEXT = "She opened the door and walked into the kitchen to make a cup of tea."

@@ -13,14 +13,17 @@ from bench.common import Variant
 
 
 def test_torch_projection_matches_flax_projection():
-    from bench.torch_twin import TorchProjection
-    from harjax.models.projection import ConvProjection, ProjectionConfig
+    from bench.torch_twin import TorchProjection, projection_kwargs
+    from configs.default import get_config
+    from harjax.assemble import projection_config
+    from harjax.models.projection import ConvProjection
 
-    flax_proj = ConvProjection(ProjectionConfig(), d_model=16)
+    config = get_config()
+    flax_proj = ConvProjection(projection_config(config), d_model=16)
     signal = np.random.default_rng(0).standard_normal((2, 32, 6)).astype(np.float32)
     params = flax_proj.init(jax.random.key(0), jnp.asarray(signal))["params"]
     params = jax.tree.map(lambda x: x + 0.01, params)  # non-zero biases, non-unit norms
-    twin = TorchProjection(6, 16)
+    twin = TorchProjection(6, 16, **projection_kwargs(config.projection))
     t = lambda x: torch.from_numpy(np.asarray(x).copy())
     conv = lambda p: (
         t(np.transpose(p["kernel"], (2, 1, 0))),

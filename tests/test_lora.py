@@ -33,8 +33,10 @@ def backbone():
 
 
 def test_default_targets_are_exactly_the_attention_projections(backbone):
-    cfg = lora.LoraConfig(rank=2, alpha=4)
-    adapted = lora.add_lora(jax.random.key(1), backbone.params, cfg, cfg.target_regex("llama"))
+    adapters = lora.LoraConfig(rank=2, alpha=4, dropout=0.0)
+    adapted = lora.add_lora(
+        jax.random.key(1), backbone.params, adapters, adapters.target_regex("llama")
+    )
     assert lora.lora_paths(adapted) == [
         f"layers/{i}/self_attn/{p}"
         for i in range(2)
@@ -55,18 +57,20 @@ def test_gpt2_default_regex_adapts_attention_c_proj_not_mlp_c_proj():
 
 
 def test_adapted_equals_base_at_init_and_merged_equals_unmerged(backbone):
-    cfg = lora.LoraConfig(rank=2, alpha=4)
+    adapters = lora.LoraConfig(rank=2, alpha=4, dropout=0.0)
     x = jax.random.normal(jax.random.key(0), (2, 5, 16))
     base = backbone.module.apply({"params": backbone.params}, x)
-    adapted = lora.add_lora(jax.random.key(1), backbone.params, cfg, cfg.target_regex("llama"))
-    with lora.apply_lora(cfg):
+    adapted = lora.add_lora(
+        jax.random.key(1), backbone.params, adapters, adapters.target_regex("llama")
+    )
+    with lora.apply_lora(adapters):
         at_init = backbone.module.apply({"params": adapted}, x)
     np.testing.assert_array_equal(np.asarray(at_init), np.asarray(base))
 
     adapted = _perturb_b(adapted)
-    with lora.apply_lora(cfg):
+    with lora.apply_lora(adapters):
         unmerged = backbone.module.apply({"params": adapted}, x)
-    merged = backbone.module.apply({"params": lora.merge_lora(adapted, cfg)}, x)
+    merged = backbone.module.apply({"params": lora.merge_lora(adapted, adapters)}, x)
     assert np.max(np.abs(np.asarray(unmerged) - np.asarray(base))) > 1e-3  # adapters matter
     np.testing.assert_allclose(np.asarray(merged), np.asarray(unmerged), atol=1e-5)
     # Outside the context the adapters are ignored: the interceptor is the only LoRA code path.
@@ -75,37 +79,42 @@ def test_adapted_equals_base_at_init_and_merged_equals_unmerged(backbone):
 
 
 def test_scale_is_alpha_over_rank():
-    cfg = lora.LoraConfig(rank=4, alpha=8)
+    adapters = lora.LoraConfig(rank=4, alpha=8, dropout=0.0)
     dense = nn.Dense(3, use_bias=False)
     kernel = jnp.zeros((2, 3))
     a, b = jnp.ones((2, 4)), jnp.ones((4, 3))
-    with lora.apply_lora(cfg):
+    with lora.apply_lora(adapters):
         y = dense.apply({"params": {"kernel": kernel, "lora": {"a": a, "b": b}}}, jnp.ones((1, 2)))
     np.testing.assert_allclose(np.asarray(y), np.full((1, 3), 2 * 4 * 2.0))
 
 
 def test_lora_dropout_only_when_not_deterministic():
-    cfg = lora.LoraConfig(rank=1, alpha=1, dropout=0.5)
+    adapters = lora.LoraConfig(rank=1, alpha=1, dropout=0.5)
     dense = nn.Dense(1, use_bias=False)
     p = {"kernel": jnp.zeros((64, 1)), "lora": {"a": jnp.ones((64, 1)), "b": jnp.ones((1, 1))}}
     x = jnp.ones((1, 64))
-    with lora.apply_lora(cfg, deterministic=True):
+    with lora.apply_lora(adapters, deterministic=True):
         assert float(dense.apply({"params": p}, x)[0, 0]) == 64.0
-    with lora.apply_lora(cfg, deterministic=False):
+    with lora.apply_lora(adapters, deterministic=False):
         y = float(dense.apply({"params": p}, x, rngs={"dropout": jax.random.key(0)})[0, 0])
     assert y != 64.0 and y % 2 == 0  # kept inputs are scaled by 1 / (1 - 0.5)
 
 
 def test_unmatched_regex_is_an_error(backbone):
     with pytest.raises(ValueError, match="matches no kernel"):
-        lora.add_lora(jax.random.key(0), backbone.params, lora.LoraConfig(), r"nonexistent")
+        lora.add_lora(
+            jax.random.key(0),
+            backbone.params,
+            lora.LoraConfig(rank=8, alpha=16.0, dropout=0.0),
+            r"nonexistent",
+        )
 
 
 def test_split_merge_roundtrip_and_overlap_error(backbone):
-    cfg = lora.LoraConfig(rank=2, alpha=4)
+    adapters = lora.LoraConfig(rank=2, alpha=4, dropout=0.0)
     params = {
         "backbone": lora.add_lora(
-            jax.random.key(1), backbone.params, cfg, cfg.target_regex("llama")
+            jax.random.key(1), backbone.params, adapters, adapters.target_regex("llama")
         ),
         "head": {"kernel": jnp.ones((16, 3)), "bias": jnp.zeros(3)},
     }

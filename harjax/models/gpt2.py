@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from harjax.models.llama import causal_attention
+from harjax.models.attention import causal_attention, merge_heads, split_heads
 from harjax.models.matmul import KERNEL_INIT, dense
 
 Dtype = Any
@@ -114,43 +114,59 @@ class GPT2Attention(nn.Module):
     layer_index: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        cfg = self.config
-        batch, length, width = x.shape
-        qkv = dense(3 * width, "c_attn", self.dtype, self.param_dtype)(x)
-        heads = qkv.reshape(batch, length, 3, cfg.num_attention_heads, cfg.head_dim)
-        query, key, value = heads[:, :, 0], heads[:, :, 1], heads[:, :, 2]
-        scale = 1.0 / math.sqrt(cfg.head_dim) if cfg.scale_attn_weights else 1.0
-        if cfg.scale_attn_by_inverse_layer_idx:
+        config = self.config
+        width = x.shape[-1]
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
+        # c_attn's output columns are [query | key | value], each (heads * head_dim) wide.
+        qkv = linear(3 * width, "c_attn")(x)
+        query, key, value = (
+            split_heads(part, config.num_attention_heads) for part in jnp.split(qkv, 3, axis=-1)
+        )
+        scale = 1.0 / math.sqrt(config.head_dim) if config.scale_attn_weights else 1.0
+        if config.scale_attn_by_inverse_layer_idx:
             scale /= self.layer_index + 1
-        use_dropout = not deterministic and cfg.attn_pdrop > 0.0
+        use_dropout = not deterministic and config.attn_pdrop > 0.0
         out = causal_attention(
             query,
             key,
             value,
-            dropout_rate=cfg.attn_pdrop,
+            dropout_rate=config.attn_pdrop,
             deterministic=deterministic,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
             scale=scale,
         )
-        out = dense(width, "c_proj", self.dtype, self.param_dtype)(out.reshape(x.shape))
-        return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
+        out = linear(width, "c_proj")(merge_heads(out))
+        return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
 class GPT2MLP(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        cfg = self.config
-        hidden = dense(cfg.intermediate_size, "c_fc", self.dtype, self.param_dtype)(x)
-        hidden = _ACTIVATIONS[cfg.activation_function](hidden)
-        out = dense(cfg.hidden_size, "c_proj", self.dtype, self.param_dtype)(hidden)
-        return nn.Dropout(cfg.resid_pdrop)(out, deterministic=deterministic)
+        config = self.config
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
+        hidden = linear(config.intermediate_size, "c_fc")(x)
+        hidden = _ACTIVATIONS[config.activation_function](hidden)
+        out = linear(config.hidden_size, "c_proj")(hidden)
+        return nn.Dropout(config.resid_pdrop)(out, deterministic=deterministic)
 
 
 class GPT2Block(nn.Module):
@@ -158,14 +174,16 @@ class GPT2Block(nn.Module):
     layer_index: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         eps = self.config.layer_norm_epsilon
-        attn = GPT2Attention(self.config, self.layer_index, name="attn", **dtypes)
+        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
+        attn = GPT2Attention(self.config, self.layer_index, name="attn", **dtypes, **matmul)
         x = x + attn(nn.LayerNorm(eps, name="ln_1", **dtypes)(x), deterministic=deterministic)
-        mlp = GPT2MLP(self.config, name="mlp", **dtypes)
+        mlp = GPT2MLP(self.config, name="mlp", **dtypes, **matmul)
         return x + mlp(nn.LayerNorm(eps, name="ln_2", **dtypes)(x), deterministic=deterministic)
 
 
@@ -175,12 +193,18 @@ class GPT2BlockCollection(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
             block = GPT2Block(
-                self.config, index, dtype=self.dtype, param_dtype=self.param_dtype, name=str(index)
+                self.config,
+                index,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                accumulate_in_float32=self.accumulate_in_float32,
+                name=str(index),
             )
             x = block(x, deterministic=deterministic)
         return x
@@ -198,20 +222,25 @@ class GPT2Model(nn.Module):
     config: GPT2Config
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     def setup(self):
-        cfg = self.config
+        config = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        self.wte = nn.Embed(cfg.vocab_size, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes)
-        self.wpe = nn.Embed(
-            cfg.max_position_embeddings, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes
+        self.wte = nn.Embed(
+            config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
-        self.drop = nn.Dropout(cfg.embd_pdrop)
-        self.h = GPT2BlockCollection(cfg, **dtypes)
-        self.ln_f = nn.LayerNorm(cfg.layer_norm_epsilon, **dtypes)
-        if not cfg.tie_word_embeddings:
+        self.wpe = nn.Embed(
+            config.max_position_embeddings, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
+        )
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = GPT2BlockCollection(
+            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
+        )
+        self.ln_f = nn.LayerNorm(config.layer_norm_epsilon, **dtypes)
+        if not config.tie_word_embeddings:
             self.lm_head = nn.Dense(
-                cfg.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
+                config.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
             )
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:

@@ -22,12 +22,14 @@ from harjax.models.projection import ConvProjection, ProjectionConfig
 
 
 class HARModel(nn.Module):
+    """Every field but `dtype` is required: the defaults are configs/default.py's (`assemble`)."""
+
     projection: ProjectionConfig
     d_model: int
     num_classes: int
-    backbone: nn.Module | None = None  # None: projection + head only (the 'none' variant)
-    pooling: str = "mean"
-    head_dropout: float = 0.0
+    backbone: nn.Module | None  # None: projection + head only (the 'none' variant)
+    pooling: str  # 'mean' | 'last'
+    head_dropout: float
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact

@@ -10,6 +10,7 @@ intercept ``nn.Dense.__call__`` by module path. No LoRA or HAR code lives here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -18,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harjax.models.attention import causal_attention, merge_heads, split_heads
 from harjax.models.matmul import KERNEL_INIT, dense
 
 Dtype = Any
@@ -174,40 +176,6 @@ def apply_rotary(x: jax.Array, positions: jax.Array, inv_freq: np.ndarray) -> ja
     return (x32 * cos + rotated * sin).astype(x.dtype)
 
 
-def causal_attention(
-    query: jax.Array,
-    key: jax.Array,
-    value: jax.Array,
-    *,
-    dropout_rate: float = 0.0,
-    deterministic: bool = True,
-    dropout_rng: jax.Array | None = None,
-    scale: float | None = None,
-) -> jax.Array:
-    """Causal attention on (B, T, heads, head_dim); ``key``/``value`` may have fewer heads (GQA).
-
-    Without dropout this is ``jax.nn.dot_product_attention`` (softmax in float32, fusable).
-    Dropout on the attention probabilities needs the weights explicitly, so that path is spelled
-    out with ``einsum``. Logits are multiplied by ``scale`` (default ``1/sqrt(head_dim)``).
-    """
-    batch, length, num_heads, head_dim = query.shape
-    scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
-    if deterministic or dropout_rate == 0.0:
-        return jax.nn.dot_product_attention(query, key, value, scale=scale, is_causal=True)
-    num_kv_heads = key.shape[2]
-    groups = num_heads // num_kv_heads
-    query = query.reshape(batch, length, num_kv_heads, groups, head_dim)
-    logits = jnp.einsum("btkgh,bskh->bkgts", query, key, preferred_element_type=jnp.float32)
-    logits = logits * np.float32(scale)
-    mask = jnp.tril(jnp.ones((length, key.shape[1]), dtype=bool))
-    logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(logits, axis=-1)
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, probs.shape)
-    probs = jnp.where(keep, probs / (1.0 - dropout_rate), 0.0).astype(value.dtype)
-    out = jnp.einsum("bkgts,bskh->btkgh", probs, value)
-    return out.reshape(batch, length, num_heads, head_dim)
-
-
 class RMSNorm(nn.Module):
     """HF LlamaRMSNorm: normalise in float32, cast back, then scale by ``weight``."""
 
@@ -227,69 +195,80 @@ class LlamaAttention(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        cfg = self.config
-        batch, length, _ = x.shape
-        heads, kv_heads, head_dim = cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim
-        bias = cfg.attention_bias
-        query = dense(heads * head_dim, "q_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        key = dense(kv_heads * head_dim, "k_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        value = dense(kv_heads * head_dim, "v_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        query = query.reshape(batch, length, heads, head_dim)
-        key = key.reshape(batch, length, kv_heads, head_dim)
-        value = value.reshape(batch, length, kv_heads, head_dim)
+        config = self.config
+        length = x.shape[1]
+        heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+        head_dim = config.head_dim
+        bias = config.attention_bias
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
+        )
+        query = linear(heads * head_dim, "q_proj", use_bias=bias)(x)
+        key = linear(kv_heads * head_dim, "k_proj", use_bias=bias)(x)
+        value = linear(kv_heads * head_dim, "v_proj", use_bias=bias)(x)
+        query = split_heads(query, heads)
+        key, value = split_heads(key, kv_heads), split_heads(value, kv_heads)
         positions = jnp.arange(length)
-        inv_freq = rope_inverse_frequencies(cfg)
+        inv_freq = rope_inverse_frequencies(config)
         query = apply_rotary(query, positions, inv_freq)
         key = apply_rotary(key, positions, inv_freq)
-        use_dropout = not deterministic and cfg.attention_dropout > 0.0
+        use_dropout = not deterministic and config.attention_dropout > 0.0
         out = causal_attention(
             query,
             key,
             value,
-            dropout_rate=cfg.attention_dropout,
+            dropout_rate=config.attention_dropout,
             deterministic=deterministic,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
         )
-        out = out.reshape(batch, length, heads * head_dim)
-        return dense(cfg.hidden_size, "o_proj", self.dtype, self.param_dtype, use_bias=bias)(out)
+        return linear(config.hidden_size, "o_proj", use_bias=bias)(merge_heads(out))
 
 
 class LlamaMLP(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        cfg = self.config
-        width, bias = cfg.intermediate_size, cfg.mlp_bias
-        gate = dense(width, "gate_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        up = dense(width, "up_proj", self.dtype, self.param_dtype, use_bias=bias)(x)
-        return dense(cfg.hidden_size, "down_proj", self.dtype, self.param_dtype, use_bias=bias)(
-            nn.silu(gate) * up
+        config = self.config
+        width, bias = config.intermediate_size, config.mlp_bias
+        linear = functools.partial(
+            dense,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            accumulate_in_float32=self.accumulate_in_float32,
         )
+        gate = linear(width, "gate_proj", use_bias=bias)(x)
+        up = linear(width, "up_proj", use_bias=bias)(x)
+        return linear(config.hidden_size, "down_proj", use_bias=bias)(nn.silu(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        eps, dtypes = (
-            self.config.rms_norm_eps,
-            {"dtype": self.dtype, "param_dtype": self.param_dtype},
-        )
+        eps = self.config.rms_norm_eps
+        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
+        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
         attn_in = RMSNorm(eps, name="input_layernorm", **dtypes)(x)
-        x = x + LlamaAttention(self.config, name="self_attn", **dtypes)(
+        x = x + LlamaAttention(self.config, name="self_attn", **dtypes, **matmul)(
             attn_in, deterministic=deterministic
         )
         mlp_in = RMSNorm(eps, name="post_attention_layernorm", **dtypes)(x)
-        return x + LlamaMLP(self.config, name="mlp", **dtypes)(mlp_in)
+        return x + LlamaMLP(self.config, name="mlp", **dtypes, **matmul)(mlp_in)
 
 
 class LlamaLayerCollection(nn.Module):
@@ -298,12 +277,17 @@ class LlamaLayerCollection(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
             layer = LlamaDecoderLayer(
-                self.config, dtype=self.dtype, param_dtype=self.param_dtype, name=str(index)
+                self.config,
+                dtype=self.dtype,
+                param_dtype=self.param_dtype,
+                accumulate_in_float32=self.accumulate_in_float32,
+                name=str(index),
             )
             x = layer(x, deterministic=deterministic)
         return x
@@ -320,18 +304,21 @@ class LlamaModel(nn.Module):
     config: LlamaConfig
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
+    accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     def setup(self):
-        cfg = self.config
+        config = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         self.embed_tokens = nn.Embed(
-            cfg.vocab_size, cfg.hidden_size, embedding_init=KERNEL_INIT, **dtypes
+            config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
         )
-        self.layers = LlamaLayerCollection(cfg, **dtypes)
-        self.norm = RMSNorm(cfg.rms_norm_eps, **dtypes)
-        if not cfg.tie_word_embeddings:
+        self.layers = LlamaLayerCollection(
+            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
+        )
+        self.norm = RMSNorm(config.rms_norm_eps, **dtypes)
+        if not config.tie_word_embeddings:
             self.lm_head = nn.Dense(
-                cfg.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
+                config.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
             )
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:

@@ -97,10 +97,20 @@ def dot_general_for(dtype: Any):
 KERNEL_INIT = nn.initializers.normal(stddev=0.02)
 
 
-def dense(features: int, name: str, dtype: Any, param_dtype: Any, *, use_bias: bool = True):
+def dense(
+    features: int,
+    name: str,
+    dtype: Any,
+    param_dtype: Any,
+    *,
+    use_bias: bool = True,
+    accumulate_in_float32: bool = True,
+):
     """The backbones' `nn.Dense` (HF names, kernel (in, out)); bf16 matmuls accumulate in f32.
 
-    Still a plain `nn.Dense`, so the LoRA transform intercepts it by module path.
+    `accumulate_in_float32=False` gives flax's plain low-precision dot (bf16 -> bf16), the
+    baseline `bench` compares against. Still a plain `nn.Dense`, so the LoRA transform
+    intercepts it by module path.
     """
     return nn.Dense(
         features,
@@ -108,6 +118,6 @@ def dense(features: int, name: str, dtype: Any, param_dtype: Any, *, use_bias: b
         dtype=dtype,
         param_dtype=param_dtype,
         kernel_init=KERNEL_INIT,
-        dot_general=dot_general_for(dtype),
+        dot_general=dot_general_for(dtype) if accumulate_in_float32 else None,
         name=name,
     )

@@ -1,6 +1,6 @@
 """The structured convolutional projection: IMU window -> a short sequence of LLM embeddings.
 
-It replaces the LLM's token embedding. Shapes, for the defaults (window 128 x 6 channels,
+It replaces the LLM's token embedding. Shapes, for configs/default.py (window 128 x 6 channels,
 kernel sizes (3, 5, 9), 32 channels per branch, strides (2, 2), d_model 576):
 
     signal              (B, 128, 6)
@@ -33,10 +33,13 @@ import jax.numpy as jnp
 
 @dataclasses.dataclass(frozen=True)
 class ProjectionConfig:
-    kernel_sizes: Sequence[int] = (3, 5, 9)
-    channels: int = 32
-    strides: Sequence[int] = (2, 2)
-    output_scale_init: float = 1.0
+    """The projection's hyper-parameters; their defaults live in configs/default.py only
+    (`config.projection`, read by `harjax.assemble.projection_config`)."""
+
+    kernel_sizes: Sequence[int]
+    channels: int
+    strides: Sequence[int]
+    output_scale_init: float
 
     def num_tokens(self, window_length: int) -> int:
         """Tokens produced for a window; errors if the strides do not divide the window."""
@@ -66,22 +69,22 @@ class ConvProjection(nn.Module):
 
     @nn.compact
     def __call__(self, signal: jnp.ndarray) -> jnp.ndarray:
-        cfg = self.config
-        cfg.validate()
+        config = self.config
+        config.validate()
         if signal.ndim != 3:
             raise ValueError(
                 f"expected signal of shape (batch, time, channels), got {signal.shape}"
             )
-        cfg.num_tokens(signal.shape[1])
+        config.num_tokens(signal.shape[1])
         x = signal.astype(self.dtype)
         branches = [
-            nn.Conv(cfg.channels, (k,), padding="SAME", dtype=self.dtype, name=f"conv_k{k}")(x)
-            for k in cfg.kernel_sizes
+            nn.Conv(config.channels, (k,), padding="SAME", dtype=self.dtype, name=f"conv_k{k}")(x)
+            for k in config.kernel_sizes
         ]
         x = jnp.concatenate(branches, axis=-1)
         x = nn.gelu(nn.LayerNorm(dtype=self.dtype, name="norm_in")(x))
         width = x.shape[-1]
-        for i, stride in enumerate(cfg.strides):
+        for i, stride in enumerate(config.strides):
             if stride == 1:
                 continue
             # Kernel 2*stride with 'SAME' padding overlaps neighbouring tokens, so a movement that
@@ -97,6 +100,8 @@ class ConvProjection(nn.Module):
             x = nn.gelu(nn.LayerNorm(dtype=self.dtype, name=f"norm_down_{i}")(x))
         x = nn.Dense(self.d_model, dtype=self.dtype, name="to_model")(x)
         scale = self.param(
-            "output_scale", lambda _, s: jnp.full(s, cfg.output_scale_init, jnp.float32), (1,)
+            "output_scale",
+            lambda _, shape: jnp.full(shape, config.output_scale_init, jnp.float32),
+            (1,),
         )
         return x * scale.astype(self.dtype)

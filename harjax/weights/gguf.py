@@ -79,13 +79,40 @@ def undo_llama_cpp_permute(weight: np.ndarray, num_heads: int) -> np.ndarray:
     )
 
 
+class _Truncated(Exception):
+    def __init__(self, size: int, needed: int):
+        super().__init__(size, needed)
+        self.size, self.needed = size, needed
+
+
+class _SizeCheckedReader(gguf.GGUFReader):
+    """`gguf.GGUFReader` that checks the file holds every tensor the table lists, before it
+    takes numpy views of the data (a short file would otherwise fail in a numpy `reshape`)."""
+
+    def _build_tensors(self, start_offs: int, fields: list) -> None:
+        needed = start_offs
+        for field in fields:
+            _, _, _, dims, raw_dtype, offset = field.parts
+            block_size, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(raw_dtype[0])]
+            num_bytes = int(np.prod(dims, dtype=np.int64)) * type_size // block_size
+            needed = max(needed, start_offs + int(offset[0]) + num_bytes)
+        if needed > self.data.size:
+            raise _Truncated(int(self.data.size), needed)
+        super()._build_tensors(start_offs, fields)
+
+
 @functools.lru_cache(maxsize=4)
 def _open(path: str, size: int, mtime_ns: int) -> tuple[gguf.GGUFReader, dict[str, Any]]:
-    del size, mtime_ns  # cache keys only: a rewritten file is read again
+    del mtime_ns  # cache key only: a rewritten file is read again
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError) as error:
-        raise CheckpointError(f"{path} is not a readable GGUF file: {error}") from error
+        reader = _SizeCheckedReader(path)
+    except _Truncated as error:
+        raise CheckpointError(f"{path}: truncated ({error.size} of {error.needed} bytes)") from None
+    except (ValueError, IndexError, OSError) as error:
+        # A file cut inside the header or tensor table ends there before any size is known.
+        raise CheckpointError(
+            f"{path} is not a readable GGUF file ({size} bytes; truncated?): {error}"
+        ) from error
     metadata = {
         name: field.contents()
         for name, field in reader.fields.items()

@@ -12,9 +12,9 @@ import gguf
 import numpy as np
 import pytest
 
-from harjax.generate import mean_nll
+from harjax.lm.generate import mean_nll
+from harjax.lm.tokenizer import tokenizer_from_gguf
 from harjax.models.llama import LlamaModel
-from harjax.tokenizer import tokenizer_from_gguf
 from harjax.weights.gguf import load_gguf
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -53,3 +53,42 @@ def test_dense_with_it_trains_like_plain_dense():
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
         assert a.dtype == b.dtype == jnp.float32
         np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-2)
+
+
+def _has_f32_accumulating_matmul(function, *args) -> bool:
+    return "custom_vjp_call" in str(jax.make_jaxpr(function)(*args))
+
+
+def test_accumulate_in_float32_false_gives_plain_bf16_dots_in_backbone_and_lora():
+    """The public switch bench's 'plain' variant uses (it used to patch module globals)."""
+    from harjax import lora
+    from harjax.models.llama import LlamaConfig, LlamaModel
+
+    config = LlamaConfig(
+        vocab_size=8,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=8,
+        num_layers=1,
+    )
+    embeds = jnp.ones((1, 4, 16), jnp.bfloat16)
+    for accumulate in (True, False):
+        model = LlamaModel(config, dtype=jnp.bfloat16, accumulate_in_float32=accumulate)
+        params = model.init(jax.random.key(0), embeds)["params"]
+        adapters = lora.LoraConfig(rank=2, alpha=4.0, dropout=0.0, accumulate_in_float32=accumulate)
+        params = lora.add_lora(jax.random.key(1), params, adapters, adapters.target_regex("llama"))
+        base = lambda p, x, m=model: m.apply({"params": p}, x)
+        assert _has_f32_accumulating_matmul(base, params, embeds) is accumulate
+
+        accumulating = model.clone(accumulate_in_float32=True)
+
+        def low_rank_only(p, x, m=accumulating, a=adapters):
+            with lora.apply_lora(a):  # the backbone accumulates; only LoRA follows the switch
+                return m.apply({"params": p}, x)
+
+        jaxpr = str(jax.make_jaxpr(low_rank_only)(params, embeds))
+        # 7 Dense, plus x @ a and (x a) @ b for each of the 4 adapted projections.
+        assert jaxpr.count("custom_vjp_call") == 7 + 8 * accumulate

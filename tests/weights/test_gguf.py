@@ -22,9 +22,9 @@ import torch
 import transformers
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from harjax.generate import greedy_continue, mean_nll
+from harjax.lm.generate import greedy_continue, mean_nll
+from harjax.lm.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
 from harjax.models.llama import LlamaModel
-from harjax.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
 from harjax.weights import assets
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params
 from harjax.weights.gguf import load_gguf, load_smollm2, smollm2_path, undo_llama_cpp_permute
@@ -314,6 +314,16 @@ def test_not_a_gguf_file(tmp_path):
         load_gguf(path)
     with pytest.raises(FileNotFoundError, match="absent.gguf"):
         load_gguf(tmp_path / "absent.gguf")
+
+
+def test_truncated_file_says_how_many_bytes_are_missing(tied_file, tmp_path):
+    # Before the size check, numpy's "cannot reshape array of size ..." surfaced instead.
+    data = tied_file.read_bytes()
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(data[:-100])
+    message = rf"cut\.gguf: truncated \({len(data) - 100} of {len(data)} bytes\)"
+    with pytest.raises(CheckpointError, match=message):
+        load_gguf(path)
 
 
 # ---------------------------------------------------------------------------------------------

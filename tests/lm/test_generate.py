@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from harjax.generate import greedy_continue, mean_nll, token_nll
+from harjax.lm.generate import greedy_continue, mean_nll, token_nll
 from harjax.models.gpt2 import GPT2Config, GPT2Model
 from harjax.models.llama import LlamaConfig, LlamaModel
 

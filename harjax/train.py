@@ -50,15 +50,19 @@ def make_optimizer(
 
     Weight decay applies to matrices only (ndim >= 2): decaying norms, biases and scalar scales
     only shrinks them towards values that mean nothing.
+
+    The schedule is `learning_rate` times a peak-1 shape: optax's schedule branches on its peak
+    in Python, and this way the peak may be a traced per-model array (`harjax.batched`).
     """
     warmup_steps = min(warmup_steps, max(num_steps - 1, 0))
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0 if warmup_steps else learning_rate,
-        peak_value=learning_rate,
+    shape = optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup_steps else 1.0,
+        peak_value=1.0,
         warmup_steps=warmup_steps,
         decay_steps=max(num_steps, warmup_steps + 1),
-        end_value=learning_rate * end_lr_fraction,
+        end_value=end_lr_fraction,
     )
+    schedule = lambda count: learning_rate * shape(count)
     decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
     chain = []
     if grad_clip:

@@ -64,8 +64,12 @@ def max_difference(a, b) -> float:
     return max(float(np.abs(np.asarray(x) - np.asarray(y)).max()) for x, y in pairs)
 
 
-def snapshot(tree):
-    return jax.tree.map(lambda x: np.array(x, copy=True), tree)
+def snapshot(state: train.TrainState) -> train.TrainState:
+    """A host copy of what a step may change (the buffers themselves are donated)."""
+    copy = lambda tree: jax.tree.map(lambda x: np.array(x, copy=True), tree)
+    return state.replace(
+        step=copy(state.step), params=copy(state.params), opt_state=copy(state.opt_state)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +194,7 @@ def test_stacking_round_trips_and_errors_name_the_path():
         batched.stack_trees(
             [trees[0], {"a": {"b": np.zeros(3, np.float32)}, "c": np.int32(0)}], what="trainable"
         )
-    with pytest.raises(ValueError, match=r"'a/b' .*float32.*float16"):
+    with pytest.raises(ValueError, match=r"'a/b': .*float32.*float16"):
         batched.stack_trees([trees[0], {"a": {"b": np.zeros(2, np.float16)}, "c": np.int32(0)}])
     with pytest.raises(ValueError, match=r"missing \['a/b'\], unexpected \['a/d'\]"):
         batched.stack_trees([trees[0], {"a": {"d": np.zeros(2, np.float32)}, "c": np.int32(0)}])
@@ -213,14 +217,6 @@ def test_two_devices_batched_equals_sequential(tmp_path):
         capture_output=True,
         text=True,
     ).stdout
-    assert "devices=2" in out and "batch spec=PartitionSpec(None, 'data')" in out, out
+    assert "devices=2" in out and "batch spec=P(None, 'data')" in out, out
     difference = float(out.split("max difference=")[1].split()[0])
     assert difference < 1e-5, out
-
-
-def test_throughput_smoke():
-    """The side-by-side timing script runs (tiny shapes, one step; no assertion on time)."""
-    from bench import batched_throughput
-
-    result = batched_throughput.run(num_models=2, timed_steps=1, batch_size=4)
-    assert set(result) >= {"batched_steps_per_second", "sequential_steps_per_second", "cpu"}

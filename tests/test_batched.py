@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -51,7 +52,9 @@ def sequential(built, learning_rate, index, batches):
     """Model `index` trained alone with the library's sequential step."""
     optimizer = train.make_optimizer(learning_rate=learning_rate, **SETTINGS)
     step = train.make_train_step(built.model, optimizer, built.lora_config)
-    state = train.create_train_state(dropout_key(index), built.trainable, optimizer)
+    # A copy: `create_train_state` may keep the caller's buffers, which the step then donates.
+    trainable = jax.tree.map(jnp.copy, built.trainable)
+    state = train.create_train_state(dropout_key(index), trainable, optimizer)
     losses = []
     for batch in batches:
         state, metrics = step(state, built.frozen, {k: v[index] for k, v in batch.items()})

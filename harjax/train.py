@@ -50,15 +50,19 @@ def make_optimizer(
 
     Weight decay applies to matrices only (ndim >= 2): decaying norms, biases and scalar scales
     only shrinks them towards values that mean nothing.
+
+    The schedule is `learning_rate` times a peak-1 shape: optax's schedule branches on its peak
+    in Python, and this way the peak may be a traced per-model array (`harjax.batched`).
     """
     warmup_steps = min(warmup_steps, max(num_steps - 1, 0))
-    schedule = optax.warmup_cosine_decay_schedule(
-        init_value=0.0 if warmup_steps else learning_rate,
-        peak_value=learning_rate,
+    shape = optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup_steps else 1.0,
+        peak_value=1.0,
         warmup_steps=warmup_steps,
         decay_steps=max(num_steps, warmup_steps + 1),
-        end_value=learning_rate * end_lr_fraction,
+        end_value=end_lr_fraction,
     )
+    schedule = lambda count: learning_rate * shape(count)
     decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
     chain = []
     if grad_clip:
@@ -124,21 +128,15 @@ def cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float =
     return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets)
 
 
-def make_train_step(
+def train_step_fn(
     model: nn.Module,
     optimizer: optax.GradientTransformation,
     lora_config: lora.LoraConfig,
     *,
-    mesh: Mesh | None = None,
     label_smoothing: float = 0.0,
 ) -> Callable[[TrainState, Params, dict], tuple[TrainState, dict]]:
-    """Returns `step(state, frozen, batch) -> (state, metrics)`, jitted, state donated.
-
-    `batch` = {'signal': (B, T, C) float32, 'label': (B,) int32}, B divisible by the mesh size.
-    Metrics are global means over the batch (the loss is a mean over the *global* batch, so
-    the result does not depend on how the batch is split over devices).
-    """
-    mesh = data_mesh() if mesh is None else mesh
+    """The un-jitted body of one train step; `make_train_step` jits it over a data mesh and
+    `harjax.batched` vmaps it over a model axis, so both train with exactly the same code."""
 
     def loss_fn(trainable, frozen, batch, rng):
         params = lora.merge_params(trainable, frozen)
@@ -159,6 +157,25 @@ def make_train_step(
         new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
         return new_state, metrics
 
+    return step
+
+
+def make_train_step(
+    model: nn.Module,
+    optimizer: optax.GradientTransformation,
+    lora_config: lora.LoraConfig,
+    *,
+    mesh: Mesh | None = None,
+    label_smoothing: float = 0.0,
+) -> Callable[[TrainState, Params, dict], tuple[TrainState, dict]]:
+    """Returns `step(state, frozen, batch) -> (state, metrics)`, jitted, state donated.
+
+    `batch` = {'signal': (B, T, C) float32, 'label': (B,) int32}, B divisible by the mesh size.
+    Metrics are global means over the batch (the loss is a mean over the *global* batch, so
+    the result does not depend on how the batch is split over devices).
+    """
+    mesh = data_mesh() if mesh is None else mesh
+    step = train_step_fn(model, optimizer, lora_config, label_smoothing=label_smoothing)
     rep, data = replicated(mesh), batch_sharding(mesh)
     return jax.jit(
         step,
@@ -168,11 +185,10 @@ def make_train_step(
     )
 
 
-def make_eval_step(
-    model: nn.Module, lora_config: lora.LoraConfig, *, mesh: Mesh | None = None
+def eval_step_fn(
+    model: nn.Module, lora_config: lora.LoraConfig
 ) -> Callable[[Params, Params, dict], dict]:
-    """Returns `eval_step(trainable, frozen, batch) -> {'logits', 'prediction'}`, jitted."""
-    mesh = data_mesh() if mesh is None else mesh
+    """The un-jitted eval body (shared by `make_eval_step` and `harjax.batched`)."""
 
     def eval_step(trainable: Params, frozen: Params, batch: dict) -> dict:
         params = lora.merge_params(trainable, frozen)
@@ -180,5 +196,15 @@ def make_eval_step(
             logits = model.apply({"params": params}, batch["signal"], deterministic=True)
         return {"logits": logits, "prediction": jnp.argmax(logits, -1)}
 
+    return eval_step
+
+
+def make_eval_step(
+    model: nn.Module, lora_config: lora.LoraConfig, *, mesh: Mesh | None = None
+) -> Callable[[Params, Params, dict], dict]:
+    """Returns `eval_step(trainable, frozen, batch) -> {'logits', 'prediction'}`, jitted."""
+    mesh = data_mesh() if mesh is None else mesh
     rep, data = replicated(mesh), batch_sharding(mesh)
-    return jax.jit(eval_step, in_shardings=(rep, rep, data), out_shardings=data)
+    return jax.jit(
+        eval_step_fn(model, lora_config), in_shardings=(rep, rep, data), out_shardings=data
+    )

@@ -195,7 +195,7 @@ def test_bad_flags_give_one_clear_error(tmp_path, harjax_env, tiny_llama_dir, ar
         "--variants",
         "pretrained",
     ]
-    result = _run([*_script("fewshot.py"), *base, *args, *TINY], harjax_env, timeout=300)
+    result = _run([*_script("fewshot.py"), *base, *TINY, *args], harjax_env, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
     assert message in last, result.stderr[-2000:]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 
 MIN_STD = 1e-6  # a constant channel (e.g. a disconnected gyro) is centred, not blown up
 

@@ -23,9 +23,11 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from harjax.data.core import ACC_CHANNELS, DEFAULT_MAX_GAP_S, DataError, HARBuilder, HARConfig
+from harjax.data.builder import HARBuilder, HARConfig
+from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
 from harjax.data.registry import DEFAULT_DATASET, get_builder
+from harjax.data.signal import ACC_CHANNELS
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import importlib
 import os
 from pathlib import Path
 
-from harjax.data.core import DataError, HARBuilder, HARConfig
+from harjax.data.builder import HARBuilder, HARConfig
+from harjax.data.errors import DataError
 
 DEFAULT_DATASET = "smartwatch"
 CSV_PREFIX = "csv:"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from harjax.data import pipeline
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 from harjax.data.normalization import compute_stats
 
 HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"

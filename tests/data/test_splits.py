@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harjax.data import splits
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 from harjax.data.normalization import Stats, compute_stats
 
 SUBJECTS = np.repeat(np.arange(10), 20)

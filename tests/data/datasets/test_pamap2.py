@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harjax.data.core import DataError, HARConfig
 from harjax.data.pamap2 import ACTIVITIES, CLASS_NAMES, Pamap2
+
+from harjax.data.builder import HARConfig
+from harjax.data.errors import DataError
 from tests.data import archives_b as B
 
 # Raw units are canonical already (m/s^2, rad/s); distinct constants per IMU and channel.

@@ -4,10 +4,10 @@ import os
 
 import numpy as np
 import pytest
+from harjax.data.csv_folder import CsvFolder
 
 from harjax.data import pipeline
-from harjax.data.core import DataError
-from harjax.data.csv_folder import CsvFolder
+from harjax.data.errors import DataError
 
 HEADER6 = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
 

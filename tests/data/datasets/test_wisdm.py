@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harjax.data.core import DataError, HARConfig
 from harjax.data.wisdm import CLASS_NAMES, Wisdm
+
+from harjax.data.builder import HARConfig
+from harjax.data.errors import DataError
 from tests.data import archives_b as B
 
 XYZ = np.array([-0.69, 12.68, 0.50])  # m/s^2 as Android writes it: no conversion

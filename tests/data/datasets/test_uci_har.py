@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harjax.data.core import STANDARD_GRAVITY, DataError, HARConfig
 from harjax.data.uci_har import CLASS_NAMES, UciHar
+
+from harjax.data.builder import HARConfig
+from harjax.data.errors import DataError
+from harjax.data.signal import STANDARD_GRAVITY
 from tests.data import archives_a as A
 
 TOTAL_ACC_G = np.array([0.1, -0.2, 0.9])  # raw units: g

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from harjax.data import core
-from harjax.data.core import DataError, HARBuilder, HARConfig, Recording
+from harjax.data.builder import HARBuilder, HARConfig, Recording
+from harjax.data.errors import DataError
 
 
 def _peak_hz(signal, rate):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from harjax.data.smartwatch import CLASS_NAMES
 
 from harjax.data import pipeline
-from harjax.data.core import STANDARD_GRAVITY
-from harjax.data.smartwatch import CLASS_NAMES
+from harjax.data.signal import STANDARD_GRAVITY
 
 
 @pytest.fixture(scope="module")

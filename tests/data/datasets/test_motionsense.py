@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harjax.data.core import STANDARD_GRAVITY, DataError, HARConfig
 from harjax.data.motionsense import CLASS_NAMES, MotionSense
+
+from harjax.data.builder import HARConfig
+from harjax.data.errors import DataError
+from harjax.data.signal import STANDARD_GRAVITY
 from tests.data import archives_a as A
 
 GRAVITY_G = np.array([0.1, -0.9, 0.3])  # CoreMotion: g, iOS sign

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from harjax.data.core import DataError, HARConfig
 from harjax.data.hhar import CLASS_NAMES, Hhar
+
+from harjax.data.builder import HARConfig
+from harjax.data.errors import DataError
 from tests.data import archives_a as A
 
 ACC = np.array([0.5, -1.0, 9.7])  # m/s^2, Android units = canonical units

@@ -25,14 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.core import (
+from harjax.data.builder import HARBuilder, HARConfig, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import (
     ACC_CHANNELS,
     CANONICAL_CHANNELS,
-    DEFAULT_MAX_GAP_S,
-    DataError,
-    HARBuilder,
-    HARConfig,
-    Recording,
     nominal_rate,
     resample_irregular,
     split_on_label_change,

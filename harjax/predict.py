@@ -26,7 +26,7 @@ import numpy as np
 from harjax import assemble, train
 from harjax.checkpoint import CHECKPOINT_DIR, RunCheckpointer
 from harjax.data import core
-from harjax.data.csv_folder import read_csv
+from harjax.data.datasets.csv_folder import read_csv
 from harjax.data.normalization import Stats
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from harjax.data.csv_folder import CsvFolder
+from harjax.data.datasets.csv_folder import CsvFolder
 
 from harjax.data import pipeline
 from harjax.data.errors import DataError

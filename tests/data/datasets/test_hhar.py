@@ -1,4 +1,4 @@
-"""HHAR builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""HHAR builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.hhar import CLASS_NAMES, Hhar
+from harjax.data.datasets.hhar import CLASS_NAMES, Hhar
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
-from tests.data import archives_a as A
+from tests.data.datasets import archives_a as A
 
 ACC = np.array([0.5, -1.0, 9.7])  # m/s^2, Android units = canonical units
 GYRO = np.array([0.1, 0.2, -0.3])  # rad/s

@@ -1,4 +1,4 @@
-"""MotionSense builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""MotionSense builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.motionsense import CLASS_NAMES, MotionSense
+from harjax.data.datasets.motionsense import CLASS_NAMES, MotionSense
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
 from harjax.data.signal import STANDARD_GRAVITY
-from tests.data import archives_a as A
+from tests.data.datasets import archives_a as A
 
 GRAVITY_G = np.array([0.1, -0.9, 0.3])  # CoreMotion: g, iOS sign
 USER_ACC_G = np.array([0.05, 0.02, -0.01])

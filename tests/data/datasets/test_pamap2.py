@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.pamap2 import ACTIVITIES, CLASS_NAMES, Pamap2
+from harjax.data.datasets.pamap2 import ACTIVITIES, CLASS_NAMES, Pamap2
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
-from tests.data import archives_b as B
+from tests.data.datasets import archives_b as B
 
 # Raw units are canonical already (m/s^2, rad/s); distinct constants per IMU and channel.
 ACC = {"hand": (1.0, 2.0, 9.0), "chest": (-1.0, 9.5, 0.5), "ankle": (3.0, -4.0, 8.0)}

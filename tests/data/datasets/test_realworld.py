@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.realworld import CLASS_NAMES, RealWorld
+from harjax.data.datasets.realworld import CLASS_NAMES, RealWorld
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
-from tests.data import archives_b as B
+from tests.data.datasets import archives_b as B
 
 ACC = np.array([1.5, -2.5, 9.0])  # m/s^2, as Android writes it
 GYRO = np.array([0.1, -0.2, 0.3])  # rad/s

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from harjax.data.smartwatch import CLASS_NAMES
+from harjax.data.datasets.smartwatch import CLASS_NAMES
 
 from harjax.data import pipeline
 from harjax.data.signal import STANDARD_GRAVITY

@@ -1,4 +1,4 @@
-"""UCI-HAR builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""UCI-HAR builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.uci_har import CLASS_NAMES, UciHar
+from harjax.data.datasets.uci_har import CLASS_NAMES, UciHar
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
 from harjax.data.signal import STANDARD_GRAVITY
-from tests.data import archives_a as A
+from tests.data.datasets import archives_a as A
 
 TOTAL_ACC_G = np.array([0.1, -0.2, 0.9])  # raw units: g
 GYRO_RAD_S = np.array([0.01, -0.02, 0.03])  # raw units: rad/s

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from harjax.data.wisdm import CLASS_NAMES, Wisdm
+from harjax.data.datasets.wisdm import CLASS_NAMES, Wisdm
 
 from harjax.data.builder import HARConfig
 from harjax.data.errors import DataError
-from tests.data import archives_b as B
+from tests.data.datasets import archives_b as B
 
 XYZ = np.array([-0.69, 12.68, 0.50])  # m/s^2 as Android writes it: no conversion
 N = 100  # 5 s at 20 Hz -> 250 samples at 50 Hz -> 2 windows of 128/64

@@ -26,60 +26,14 @@ from tqdm import tqdm
 
 from harjax import assemble, evaluate, lora, train
 from harjax.checkpoint import BackboneMismatchError, RunCheckpointer
-from harjax.data import pipeline, splits
-from harjax.data.labels import COMMON_LABELS
+from harjax.data import pipeline
+from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import Stats, compute_stats
 from harjax.metrics_log import MetricsLog
 from harjax.tree import flatten_params, unflatten_params
 
 RESULT_FILE = "metrics.json"
 VARIANTS = (*assemble.NEURAL_VARIANTS, "classical")
-
-
-@dataclasses.dataclass
-class DataBundle:
-    """A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
-
-    dataset: pipeline.HARDataset
-    split: splits.Split
-    label_key: str
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return COMMON_LABELS if self.label_key == "common_label" else self.dataset.class_names
-
-    def targets(self, indices: np.ndarray) -> np.ndarray:
-        source = self.dataset.common_labels if self.label_key == "common_label" else None
-        return (self.dataset.labels if source is None else source)[indices]
-
-
-def load_data(config: ml_collections.ConfigDict) -> DataBundle:
-    """Opens `config.dataset` (preparing it once) and makes the seeded subject-disjoint split."""
-    d = config.data
-    ds = pipeline.load_dataset(
-        config.dataset,
-        data_dir=d.data_dir or None,
-        manual_dir=d.manual_dir or None,
-        sample_rate=float(d.sample_rate),
-        window_length=int(d.window_length),
-        window_stride=int(d.window_stride),
-        channels=d.channels,
-    )
-    if d.split not in ("subject", "official"):
-        raise ValueError(f"config.data.split must be 'subject' or 'official', got {d.split!r}")
-    split = splits.dataset_split(
-        ds,
-        val_fraction=float(d.val_fraction),
-        test_fraction=float(d.test_fraction),
-        seed=int(d.split_seed),
-        official=d.split == "official",
-    )
-    if d.label_key == "common_label":
-        keep = lambda idx: idx[ds.common_labels[idx] >= 0]
-        split = dataclasses.replace(
-            split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
-        )
-    return DataBundle(ds, split, d.label_key)
 
 
 @dataclasses.dataclass(frozen=True)

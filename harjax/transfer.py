@@ -52,7 +52,8 @@ import ml_collections
 import numpy as np
 
 from harjax import experiment, fewshot
-from harjax.data import pipeline, sampling, splits
+from harjax.data import sampling, splits
+from harjax.data.concat import concat_datasets
 from harjax.data.labels import COMMON_LABELS
 from harjax.data.normalization import Stats
 
@@ -204,7 +205,7 @@ def prepare_fold(fold: Fold, bundles: dict[str, experiment.DataBundle]) -> FoldD
     """
     source_bundles = [bundles[name] for name in fold.sources]
     target_bundle = bundles[fold.target]
-    concat = pipeline.concat_datasets([b.dataset for b in source_bundles])
+    concat = concat_datasets([b.dataset for b in source_bundles])
     source_split = _shift(source_bundles, concat.offsets)
     source_labels = _present(concat.common_labels, source_split.train)
     target_labels = _present(target_bundle.dataset.common_labels, target_bundle.split.train)

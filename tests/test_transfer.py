@@ -18,7 +18,7 @@ import pytest
 from configs.transfer import get_config as transfer_config
 from harjax import experiment, transfer
 from harjax.checkpoint import BackboneMismatchError
-from harjax.data import pipeline
+from harjax.data import concat
 from harjax.tree import flatten_params
 from tests.helpers import tiny_config
 
@@ -162,7 +162,7 @@ def bundles(data):
 
 def test_concat_datasets_offsets_names_and_signals(bundles, data):
     a, b = bundles[data["a"]].dataset, bundles[data["b"]].dataset
-    joined = pipeline.concat_datasets([a, b])
+    joined = concat.concat_datasets([a, b])
     assert len(joined) == len(a) + len(b) and list(joined.offsets) == [0, len(a), len(joined)]
     assert joined.class_names == tuple(f"{a.name}/{n}" for n in a.class_names) + tuple(
         f"{b.name}/{n}" for n in b.class_names
@@ -180,7 +180,7 @@ def test_concat_datasets_offsets_names_and_signals(bundles, data):
     with pytest.raises(IndexError):
         joined.read_signals([len(joined)])
     with pytest.raises(ValueError, match="listed twice"):
-        pipeline.concat_datasets([a, a])
+        concat.concat_datasets([a, a])
 
 
 def test_concat_refuses_mixed_channels(data):
@@ -189,7 +189,7 @@ def test_concat_refuses_mixed_channels(data):
         transfer.load_bundles(config, [data["a"], data["acc_only"]])
     config.data.channels = "acc"
     joined = transfer.load_bundles(config, [data["a"], data["acc_only"]])
-    assert pipeline.concat_datasets([b.dataset for b in joined.values()]).num_channels == 3
+    assert concat.concat_datasets([b.dataset for b in joined.values()]).num_channels == 3
 
 
 def test_fold_label_space_is_shared_common_labels_and_drops_are_counted(bundles, data):

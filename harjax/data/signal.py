@@ -71,7 +71,7 @@ def channel_columns(
     missing = [name for name in wanted if name not in available]
     if missing:
         raise DataError(
-            f"{source}: missing channel(s) {missing}; expected {tuple(wanted)}, "
+            f"{source}: missing column(s) {missing}; expected channels {tuple(wanted)}, "
             f"found {tuple(available)}"
         )
     return np.asarray([list(available).index(name) for name in wanted], dtype=np.int64)

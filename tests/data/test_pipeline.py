@@ -6,6 +6,7 @@ import pytest
 from harjax.data import pipeline
 from harjax.data.errors import DataError
 from harjax.data.normalization import compute_stats
+from tests.data.defaults import dataset_options
 
 HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
 
@@ -135,4 +136,4 @@ def test_common_label_key_and_errors(ds):
             ds, np.arange(64), batch_size=9, seed=0, stats=None, shard_index=0, shard_count=2
         )
     with pytest.raises(DataError, match="channels="):
-        pipeline.load_dataset("smartwatch", channels="gyro")
+        pipeline.load_dataset("smartwatch", **dataset_options(channels="gyro"))

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from harjax.data import core
-from harjax.data.builder import HARBuilder, HARConfig, Recording
+from harjax.data.builder import HARBuilder, Recording
 from harjax.data.errors import DataError
+from tests.data.defaults import har_config
 
 
 def _peak_hz(signal, rate):
@@ -106,7 +107,7 @@ class _Toy(HARBuilder, skip_registration=True):
 
 
 def test_builder_windows_never_cross_recordings_or_gaps(tmp_path):
-    builder = _Toy(config=HARConfig(), data_dir=tmp_path)
+    builder = _Toy(config=har_config(), data_dir=tmp_path)
     builder.download_and_prepare()
     report = builder.report
     # a: 500 samples at 50 Hz -> 6 windows; b: 200 + 275 samples -> 2 + 3; c: 100 -> too short
@@ -133,7 +134,7 @@ def test_builder_rejects_unknown_activity(tmp_path):
             yield Recording(np.zeros((500, 6)), 50.0, "swim", "1", "x", "x.csv:3-502")
 
     with pytest.raises(DataError, match=r"x\.csv:3-502.*unknown activity 'swim'"):
-        Bad(data_dir=tmp_path).download_and_prepare()
+        Bad(config=har_config(), data_dir=tmp_path).download_and_prepare()
 
 
 def test_builder_rejects_empty_class(tmp_path):
@@ -142,11 +143,11 @@ def test_builder_rejects_empty_class(tmp_path):
             yield Recording(np.zeros((500, 6)), 50.0, "walk", "1", "x", "x.csv")
 
     with pytest.raises(DataError, match=r"classes \['hop'\] have no windows"):
-        OneClass(data_dir=tmp_path).download_and_prepare()
+        OneClass(config=har_config(), data_dir=tmp_path).download_and_prepare()
 
 
 def test_config_name_encodes_parameters():
-    assert HARConfig().name == "r50_w128_s64_g250ms"
+    assert har_config().name == "r50_w128_s64_g250ms"
     assert (
-        HARConfig(sample_rate=20.5, positions=("waist",)).name == "r20p5_w128_s64_g250ms_pos-waist"
+        har_config(sample_rate=20.5, positions=("waist",)).name == "r20p5_w128_s64_g250ms_pos-waist"
     )

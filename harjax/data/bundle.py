@@ -1,0 +1,69 @@
+"""What a run trains and tests on: a config's dataset, opened once, with its split.
+
+`load_data(config)` is the one place the `config.data` section (configs/default.py) is turned
+into a dataset and a subject-disjoint split; training, the few-shot sweep, transfer and the
+notebooks all call it, so they see the same windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+import numpy as np
+
+from harjax.data import pipeline, splits
+from harjax.data.labels import COMMON_LABELS
+
+SPLIT_KINDS = ("subject", "official")
+
+
+@dataclasses.dataclass
+class DataBundle:
+    """A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
+
+    dataset: pipeline.HARDataset
+    split: splits.Split
+    label_key: str
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return COMMON_LABELS if self.label_key == "common_label" else self.dataset.class_names
+
+    def targets(self, indices: np.ndarray) -> np.ndarray:
+        source = self.dataset.common_labels if self.label_key == "common_label" else None
+        return (self.dataset.labels if source is None else source)[indices]
+
+
+def load_data(config: ml_collections.ConfigDict) -> DataBundle:
+    """Opens `config.dataset` (preparing it once) and makes the seeded subject-disjoint split.
+
+    With `label_key='common_label'` windows without a common label (-1) are left out of every
+    part of the split, since they have no target in that label space.
+    """
+    d = config.data
+    if d.split not in SPLIT_KINDS:
+        raise ValueError(f"config.data.split must be one of {SPLIT_KINDS}, got {d.split!r}")
+    ds = pipeline.load_dataset(
+        config.dataset,
+        data_dir=d.data_dir or None,
+        manual_dir=d.manual_dir or None,
+        sample_rate=float(d.sample_rate),
+        window_length=int(d.window_length),
+        window_stride=int(d.window_stride),
+        max_gap_s=float(d.max_gap_s),
+        channels=d.channels,
+    )
+    split = splits.dataset_split(
+        ds,
+        val_fraction=float(d.val_fraction),
+        test_fraction=float(d.test_fraction),
+        seed=int(d.split_seed),
+        official=d.split == "official",
+    )
+    if d.label_key == "common_label":
+        keep = lambda idx: idx[ds.common_labels[idx] >= 0]
+        split = dataclasses.replace(
+            split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
+        )
+    return DataBundle(ds, split, d.label_key)

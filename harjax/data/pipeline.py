@@ -152,7 +152,9 @@ def load_dataset(
     stored = tuple(builder.CHANNELS)
     served = {"all": stored, "acc": ACC_CHANNELS, "acc_gyro": CANONICAL_CHANNELS}[channels]
     channel_index = channel_columns(
-        stored, served, source=f"{name_or_spec} (channels={channels!r}; use 'acc' or 'all')"
+        stored,
+        served,
+        source=f"{name_or_spec} (channels={channels!r}; accelerometer-only data: 'acc' or 'all')",
     )
     if not builder.is_prepared():
         log.info("preparing %s into %s", name_or_spec, builder.data_dir)

@@ -128,3 +128,33 @@ def test_empty_folder_and_mixed_channels(tmp_path):
     with pytest.raises(DataError, match=r"disagree on gyro.*z\.csv"):
         CsvFolder(folder, config=har_config())
     assert os.path.exists(folder / "z.csv")
+
+
+@pytest.mark.parametrize("given_rate", [None, 50.0])
+def test_millisecond_timestamps_are_an_error(tmp_path, given_rate):
+    folder = tmp_path / "ms"
+    folder.mkdir()
+    t = np.arange(200) / 50.0  # 4 s at 50 Hz, written in milliseconds below
+    write_csv(folder / "s1.csv", t * 1000, sine(t, 2.0, 6), ["sit"] * 200, "s1")
+    builder = CsvFolder(
+        folder, config=har_config(), data_dir=tmp_path / "tfds", sample_rate=given_rate
+    )
+    with pytest.raises(DataError, match=r"s1\.csv: .*timestamps must be in seconds"):
+        builder.download_and_prepare()
+
+
+def test_upper_case_extension_is_found(tmp_path):
+    folder = make_folder(tmp_path / "upper")
+    (folder / "s2.csv").rename(folder / "S2.CSV")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    assert set(ds.subject_names) == {"s1", "s2", "s3"}
+
+
+def test_unknown_column_lists_every_allowed_name(tmp_path):
+    folder = make_folder(tmp_path / "extra")
+    path = folder / "s1.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",temp"] + [line + ",1" for line in lines[1:]]) + "\n")
+    allowed = r"'timestamp', 'acc_x', 'acc_y', 'acc_z', 'label', 'subject', 'gyro_x', 'gyro_y', "
+    with pytest.raises(DataError, match=rf"s1\.csv:1: unknown column\(s\) \['temp'\]; .*{allowed}"):
+        CsvFolder(folder, config=har_config())

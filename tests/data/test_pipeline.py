@@ -30,7 +30,10 @@ def ds(request, tmp_path_factory):
             ]
             (folder / f"s{subject}_{label}.csv").write_text("\n".join(lines) + "\n")
     dataset = pipeline.load_dataset(
-        f"csv:{folder}", data_dir=tmp_path_factory.mktemp("tfds"), in_memory=request.param
+        f"csv:{folder}",
+        data_dir=tmp_path_factory.mktemp("tfds"),
+        in_memory=request.param,
+        **dataset_options(),
     )
     assert (dataset.signals is not None) == request.param
     return dataset

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs import default
 from harjax.data import pipeline, splits
 from harjax.data.normalization import compute_stats
 
@@ -62,7 +63,14 @@ def tiny_step_seconds(batch_size: int, length: int, channels: int, num_classes: 
 
 
 def report(name: str, ds, args) -> None:
-    split = splits.dataset_split(ds, seed=0)
+    data = default.get_config().data
+    split = splits.dataset_split(
+        ds,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        seed=data.split_seed,
+        official=data.split == "official",
+    )
     stats = compute_stats(ds, split.train)
     delivered = delivered_rate(
         ds, split.train, batch_size=args.batch_size, num_batches=args.num_batches, stats=stats
@@ -90,8 +98,16 @@ def main() -> None:
     parser.add_argument("--step-ms", type=float, default=None, help="the real train step time")
     args = parser.parse_args()
     specs = [args.dataset] + ([f"csv:{args.csv}"] if args.csv else [])
+    data = default.get_config().data
+    options = dict(
+        sample_rate=data.sample_rate,
+        window_length=data.window_length,
+        window_stride=data.window_stride,
+        max_gap_s=data.max_gap_s,
+        channels=data.channels,
+    )
     for spec in specs:
-        report(spec, pipeline.load_dataset(spec, data_dir=args.data_dir), args)
+        report(spec, pipeline.load_dataset(spec, data_dir=args.data_dir, **options), args)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.sample_rate = 50.0
     c.data.window_length = 128
     c.data.window_stride = 64
+    # Gaps (NaN runs, missing timestamps) up to this long are interpolated, longer ones split the
+    # recording: well below one step cycle (~0.5 s), so no movement is invented or erased.
+    c.data.max_gap_s = 0.25
     c.data.channels = "all"  # 'all' | 'acc'
     c.data.label_key = "label"  # 'label' (the dataset's own) | 'common_label' (transfer)
     c.data.val_fraction = 0.2

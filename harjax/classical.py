@@ -48,7 +48,7 @@ _CHUNK = 2048  # windows per chunk: ~2048 x 128 x 8 float64 = 17 MB per intermed
 
 def _default_channel_names(num_channels: int) -> tuple[str, ...]:
     # Lazy: the data package imports tensorflow_datasets, which callers passing names never need.
-    from harjax.data.core import CANONICAL_CHANNELS
+    from harjax.data.signal import CANONICAL_CHANNELS
 
     if num_channels not in (3, 6):
         raise ValueError(

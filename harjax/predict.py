@@ -25,8 +25,9 @@ import numpy as np
 
 from harjax import assemble, train
 from harjax.checkpoint import CHECKPOINT_DIR
-from harjax.data import core
-from harjax.data.csv_folder import read_csv
+from harjax.data import signal as signal_lib
+from harjax.data.datasets.csv_folder import read_csv
+from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
 from harjax.run.result import read_result
 from harjax.run.warm_start import restore_best
@@ -107,13 +108,9 @@ def read_recording(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such CSV file")
     table = read_csv(path, labelled=False)
-    available = core.CANONICAL_CHANNELS[: table.signal.shape[1]]
-    missing = [name for name in channel_names if name not in available]
-    if missing:
-        raise core.DataError(
-            f"{path}: missing column(s) {missing}; the model was trained on {channel_names}"
-        )
-    signal = table.signal[:, [available.index(name) for name in channel_names]]
+    available = signal_lib.CANONICAL_CHANNELS[: table.signal.shape[1]]
+    columns = signal_lib.channel_columns(available, channel_names, source=str(path))
+    signal = table.signal[:, columns]
     valid = ~np.isnan(signal).any(axis=1)
     if not valid.all():
         log.warning(
@@ -122,8 +119,8 @@ def read_recording(
             int((~valid).sum()),
         )
     timestamps, signal = table.timestamps[valid], signal[valid]
-    native = core.nominal_rate(timestamps, source=str(path))
-    pieces = core.split_at_gaps(timestamps, max_gap_s)
+    native = signal_lib.nominal_rate(timestamps, source=str(path))
+    pieces = signal_lib.split_at_gaps(timestamps, max_gap_s)
     if len(pieces) > 1:
         log.warning(
             "%s: split into %d pieces at gaps longer than %s s", path, len(pieces), max_gap_s
@@ -137,10 +134,10 @@ def read_recording(
                 float(timestamps[start]),
             )
             continue
-        (piece,) = core.resample_irregular(
+        (piece,) = signal_lib.resample_irregular(
             timestamps[start:stop], signal[start:stop], native, max_gap_s, source=str(path)
         )
-        resampled = core.resample(piece, native, sample_rate).astype(np.float32)
+        resampled = signal_lib.resample(piece, native, sample_rate).astype(np.float32)
         out.append((float(timestamps[start]), resampled))
     return out
 
@@ -153,9 +150,9 @@ def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predict
     length, stride = int(data_config.window_length), int(data_config.window_stride)
     starts, windows = [], []
     for offset, segment in read_recording(
-        csv_path, predictor.channel_names, rate, float(data_config.get("max_gap_s", 0.25))
+        csv_path, predictor.channel_names, rate, float(data_config.max_gap_s)
     ):
-        segment_windows = core.windows(segment, window_length=length, window_stride=stride)
+        segment_windows = signal_lib.windows(segment, window_length=length, window_stride=stride)
         unused = len(segment) - (len(segment_windows) - 1) * stride - length
         if len(segment_windows) == 0 or unused > 0:
             log.warning(
@@ -168,7 +165,7 @@ def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predict
         windows.append(segment_windows)
         starts.extend(offset + i * stride / rate for i in range(len(segment_windows)))
     if not starts:
-        raise core.DataError(
+        raise DataError(
             f"{csv_path}: recording is shorter than one window ({length} samples at {rate} Hz)"
         )
     probs = predictor.predict_windows(np.concatenate(windows))

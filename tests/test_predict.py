@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from harjax.data.core import CANONICAL_CHANNELS, DataError
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS
 from harjax.predict import read_recording
 
 

@@ -8,6 +8,7 @@ publishes none). Errors name the archive and the member.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -18,9 +19,19 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
-from harjax.data.core import DataError, HARBuilder, sha256_of
+from harjax.data.builder import HARBuilder
+from harjax.data.errors import DataError
 
 log = logging.getLogger(__name__)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (archives are hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ArchiveMembers:
@@ -166,17 +177,19 @@ def fetch_archive(builder: HARBuilder, accepted: tuple[str, ...]) -> Path:
     if dest.exists() and expected and sha256_of(dest) == expected:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dest.parent, suffix=".part")
+    part = Path(name)
     try:
-        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
-            with urllib.request.urlopen(builder.URL, timeout=60) as response:
-                shutil.copyfileobj(response, tmp)
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(builder.URL, timeout=60) as src:
+            shutil.copyfileobj(src, out)
+        found = sha256_of(part)
+        if expected and found != expected:
+            raise DataError(f"{builder.URL}: sha256 {found}, expected {expected} ({record})")
+        os.replace(part, dest)
     except OSError as error:
         raise DataError(f"could not download {builder.URL} ({error}). {instructions}") from error
-    found = sha256_of(Path(tmp.name))
-    if expected and found != expected:
-        os.unlink(tmp.name)
-        raise DataError(f"{builder.URL}: sha256 {found}, expected {expected} ({record})")
-    os.replace(tmp.name, dest)
+    finally:
+        part.unlink(missing_ok=True)  # a failed download leaves no `*.part` behind
     if not builder.SHA256 and not record.exists():
         record.write_text(found + "\n")
         log.warning(

@@ -1,4 +1,9 @@
-"""A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
+"""What a run trains and tests on: a config's dataset, opened once, with its split.
+
+`load_data(config)` is the one place the `config.data` section (configs/default.py) is turned
+into a dataset and a subject-disjoint split; training, the few-shot sweep, transfer and the
+notebooks all call it, so they see the same windows.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import numpy as np
 from harjax.data import pipeline, splits
 from harjax.data.labels import COMMON_LABELS
 
+SPLIT_KINDS = ("subject", "official")
+
 
 @dataclasses.dataclass
 class DataBundle:
-    """The windows (`dataset`), the subject split, and which label column the runs predict."""
+    """A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
 
     dataset: pipeline.HARDataset
     split: splits.Split
@@ -29,31 +36,34 @@ class DataBundle:
 
 
 def load_data(config: ml_collections.ConfigDict) -> DataBundle:
-    """Opens `config.dataset` (preparing it once) and makes the seeded subject-disjoint split."""
-    data_config = config.data
-    dataset = pipeline.load_dataset(
+    """Opens `config.dataset` (preparing it once) and makes the seeded subject-disjoint split.
+
+    With `label_key='common_label'` windows without a common label (-1) are left out of every
+    part of the split, since they have no target in that label space.
+    """
+    d = config.data
+    if d.split not in SPLIT_KINDS:
+        raise ValueError(f"config.data.split must be one of {SPLIT_KINDS}, got {d.split!r}")
+    ds = pipeline.load_dataset(
         config.dataset,
-        data_dir=data_config.data_dir or None,
-        manual_dir=data_config.manual_dir or None,
-        sample_rate=float(data_config.sample_rate),
-        window_length=int(data_config.window_length),
-        window_stride=int(data_config.window_stride),
-        channels=data_config.channels,
+        data_dir=d.data_dir or None,
+        manual_dir=d.manual_dir or None,
+        sample_rate=float(d.sample_rate),
+        window_length=int(d.window_length),
+        window_stride=int(d.window_stride),
+        max_gap_s=float(d.max_gap_s),
+        channels=d.channels,
     )
-    if data_config.split not in ("subject", "official"):
-        raise ValueError(
-            f"config.data.split must be 'subject' or 'official', got {data_config.split!r}"
-        )
     split = splits.dataset_split(
-        dataset,
-        val_fraction=float(data_config.val_fraction),
-        test_fraction=float(data_config.test_fraction),
-        seed=int(data_config.split_seed),
-        official=data_config.split == "official",
+        ds,
+        val_fraction=float(d.val_fraction),
+        test_fraction=float(d.test_fraction),
+        seed=int(d.split_seed),
+        official=d.split == "official",
     )
-    if data_config.label_key == "common_label":
-        keep = lambda indices: indices[dataset.common_labels[indices] >= 0]
+    if d.label_key == "common_label":
+        keep = lambda idx: idx[ds.common_labels[idx] >= 0]
         split = dataclasses.replace(
             split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
         )
-    return DataBundle(dataset, split, data_config.label_key)
+    return DataBundle(ds, split, d.label_key)

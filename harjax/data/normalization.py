@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
+from harjax.data.signal import check_channels
 
 MIN_STD = 1e-6  # a constant channel (e.g. a disconnected gyro) is centred, not blown up
 
@@ -30,12 +31,8 @@ class Stats:
     num_windows: int = 0
 
     def apply(self, signal: np.ndarray) -> np.ndarray:
-        """(..., C) -> normalised float32, checking the channel count."""
-        if signal.shape[-1] != len(self.mean):
-            raise DataError(
-                f"normalisation: signal has {signal.shape[-1]} channels, stats have "
-                f"{len(self.mean)} ({self.channels})"
-            )
+        """(..., C) -> normalised float32; the signal must carry the statistics' channels."""
+        signal = check_channels(signal, self.channels, source="normalisation statistics")
         return ((signal - self.mean) / self.std).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:

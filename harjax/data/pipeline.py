@@ -23,9 +23,11 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from harjax.data.core import ACC_CHANNELS, DEFAULT_MAX_GAP_S, DataError, HARBuilder, HARConfig
+from harjax.data.builder import HARBuilder, HARConfig
+from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
-from harjax.data.registry import DEFAULT_DATASET, get_builder
+from harjax.data.registry import get_builder
+from harjax.data.signal import ACC_CHANNELS, CANONICAL_CHANNELS, channel_columns
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ _READ_CHUNK = 2048
 MEMORY_BUDGET_BYTES = 2 << 30  # decoded windows kept in RAM up to this size
 
 
-class _IndexedWindows:
+class IndexedWindows:
     """What a served dataset shares: class/channel counts and index -> (part, index in part).
 
     Subclasses define `_part_offsets()`: the start of each part (a split, or a dataset of a
@@ -63,7 +65,7 @@ class _IndexedWindows:
 
 
 @dataclasses.dataclass
-class HARDataset(_IndexedWindows):
+class HARDataset(IndexedWindows):
     """All splits of one prepared dataset as one random-access source (index = window)."""
 
     name: str
@@ -117,19 +119,21 @@ class HARDataset(_IndexedWindows):
 
 
 def load_dataset(
-    name_or_spec: str = DEFAULT_DATASET,
+    name_or_spec: str,
     *,
+    sample_rate: float,
+    window_length: int,
+    window_stride: int,
+    max_gap_s: float,
+    channels: str,
     data_dir: str | os.PathLike | None = None,
-    sample_rate: float = 50.0,
-    window_length: int = 128,
-    window_stride: int = 64,
-    channels: str = "all",
     manual_dir: str | os.PathLike | None = None,
-    max_gap_s: float = DEFAULT_MAX_GAP_S,
     in_memory: bool | None = None,
 ) -> HARDataset:
     """Prepares (first time only) and opens a dataset.
 
+    The data parameters have no defaults: they come from `config.data` (configs/default.py),
+    usually through `harjax.data.bundle.load_data(config)`.
     channels: "all" (whatever the dataset has), "acc" (accelerometer only, e.g. to pool with
     WISDM), or "acc_gyro" (require all six channels; an error for accelerometer-only data).
     in_memory: decode every window once into RAM (None = when it fits MEMORY_BUDGET_BYTES).
@@ -146,15 +150,15 @@ def load_dataset(
     )
     builder = get_builder(name_or_spec, data_dir=data_dir, config=config, manual_dir=manual_dir)
     stored = tuple(builder.CHANNELS)
-    if channels == "acc_gyro" and len(stored) != 6:
-        raise DataError(
-            f"{name_or_spec}: gyroscope channels requested (channels='acc_gyro') but the "
-            f"dataset is accelerometer-only ({stored}); use channels='acc' or 'all'"
-        )
+    served = {"all": stored, "acc": ACC_CHANNELS, "acc_gyro": CANONICAL_CHANNELS}[channels]
+    channel_index = channel_columns(
+        stored,
+        served,
+        source=f"{name_or_spec} (channels={channels!r}; accelerometer-only data: 'acc' or 'all')",
+    )
     if not builder.is_prepared():
         log.info("preparing %s into %s", name_or_spec, builder.data_dir)
         builder.download_and_prepare()
-    served = ACC_CHANNELS if channels == "acc" else stored
     metadata = builder.info.metadata or {}
     split_names = tuple(builder.info.splits.keys())
     official = metadata.get("official_split")
@@ -176,7 +180,7 @@ def load_dataset(
         official_split=tuple(official) if official else None,
         class_names=tuple(builder.info.features["label"].names),
         channel_names=tuple(served),
-        channel_index=np.asarray([stored.index(c) for c in served]),
+        channel_index=channel_index,
         subject_names=tuple(metadata.get("subject_names", ())),
         report=dict(metadata.get("report", {})),
         **arrays,
@@ -251,7 +255,8 @@ def _targets(ds: HARDataset, indices: np.ndarray, label_key: str) -> np.ndarray:
         if (targets < 0).any():
             raise DataError(
                 f"{ds.name}: {int((targets < 0).sum())} of the requested windows have no common "
-                "label (-1); drop them first (splits.leave_one_dataset_out does)"
+                "label (-1); drop them first (the transfer command, launch/transfer.py "
+                "--leave-one-dataset-out, does)"
             )
         return targets.astype(np.int32)
     raise DataError(f"label_key={label_key!r}; expected 'label' or 'common_label'")
@@ -434,111 +439,4 @@ def describe(ds: HARDataset) -> str:
             "channels": list(ds.channel_names),
             "subjects": len(ds.subject_names),
         }
-    )
-
-
-@dataclasses.dataclass
-class ConcatDataset(_IndexedWindows):
-    """Several datasets served as one (index = position in the concatenation), for training on
-    more than one source at once (cross-dataset transfer).
-
-    Per-window arrays are concatenated with offsets so nothing collides: own labels index
-    `class_names` = "<dataset>/<label>" for every part, subjects index `subject_names` =
-    "<dataset>/<subject>", recordings are renumbered per part, `splits` index `split_names` =
-    "<dataset>/<split>". `common_labels` keep their meaning (COMMON_LABELS is shared). Each part
-    keeps its own split protocol: split each part first, then shift its indices by `offsets`.
-    """
-
-    name: str
-    parts: tuple[HARDataset, ...]
-    offsets: np.ndarray  # (len(parts) + 1,) start of each part; offsets[-1] == len(self)
-    class_names: tuple[str, ...]
-    channel_names: tuple[str, ...]
-    labels: np.ndarray
-    common_labels: np.ndarray
-    subjects: np.ndarray
-    subject_names: tuple[str, ...]
-    recordings: np.ndarray
-    splits: np.ndarray
-    split_names: tuple[str, ...]
-    report: dict[str, Any]
-    official_split: tuple[str, ...] | None = None  # parts are split one by one, never jointly
-
-    @property
-    def window_length(self) -> int:
-        return self.parts[0].window_length
-
-    def __len__(self) -> int:
-        return int(self.offsets[-1])
-
-    def _part_offsets(self) -> np.ndarray:
-        return self.offsets
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        part, local = self._locate(np.asarray([index]))
-        return self.parts[int(part[0])][int(local[0])]
-
-    def read_signals(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """(len(indices), window_length, channels) float32, read part by part."""
-        indices = np.asarray(indices, dtype=np.int64)
-        out = np.empty((len(indices), self.window_length, self.num_channels), np.float32)
-        part, local = self._locate(indices)
-        for p in np.unique(part):
-            where = np.flatnonzero(part == p)
-            out[where] = self.parts[int(p)].read_signals(local[where])
-        return out
-
-
-def concat_datasets(datasets: Sequence[HARDataset]) -> ConcatDataset:
-    """Joins datasets that serve the same channels and window length (see `ConcatDataset`).
-
-    Accelerometer-only data (WISDM) joins 6-channel data only when all are loaded with
-    channels="acc"; a mismatch is an error naming every dataset's channels.
-    """
-    datasets = tuple(datasets)
-    if not datasets:
-        raise DataError("concat_datasets: no datasets given")
-    names = [ds.name for ds in datasets]
-    if len(set(names)) != len(names):
-        raise DataError(f"concat_datasets: a dataset is listed twice: {names}")
-    channels = {ds.name: tuple(ds.channel_names) for ds in datasets}
-    if len(set(channels.values())) > 1:
-        raise DataError(
-            f"concat_datasets: datasets serve different channels {channels}; "
-            "load them all with channels='acc'"
-        )
-    lengths = {ds.name: ds.window_length for ds in datasets}
-    if len(set(lengths.values())) > 1:
-        raise DataError(f"concat_datasets: different window lengths {lengths}")
-    sizes = [len(ds) for ds in datasets]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-
-    def shifted(arrays: list[np.ndarray], counts: list[int]) -> np.ndarray:
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        return np.concatenate([a.astype(np.int64) + s for a, s in zip(arrays, starts)])
-
-    prefixed = lambda ds, names_: tuple(f"{ds.name}/{n}" for n in names_)
-    subject_names = [
-        prefixed(
-            ds, ds.subject_names or [str(i) for i in range(int(ds.subjects.max(initial=-1)) + 1)]
-        )
-        for ds in datasets
-    ]
-    return ConcatDataset(
-        name="+".join(names),
-        parts=datasets,
-        offsets=offsets,
-        class_names=sum((prefixed(ds, ds.class_names) for ds in datasets), ()),
-        channel_names=tuple(datasets[0].channel_names),
-        labels=shifted([ds.labels for ds in datasets], [ds.num_classes for ds in datasets]),
-        common_labels=np.concatenate([ds.common_labels.astype(np.int64) for ds in datasets]),
-        subjects=shifted([ds.subjects for ds in datasets], [len(n) for n in subject_names]),
-        subject_names=sum(subject_names, ()),
-        recordings=shifted(
-            [ds.recordings for ds in datasets],
-            [int(ds.recordings.max(initial=-1)) + 1 for ds in datasets],
-        ),
-        splits=shifted([ds.splits for ds in datasets], [len(ds.split_names) for ds in datasets]),
-        split_names=sum((prefixed(ds, ds.split_names) for ds in datasets), ()),
-        report={ds.name: ds.report for ds in datasets},
     )

@@ -1,7 +1,9 @@
 """Dataset names -> builders: the one place a `--dataset` string is interpreted.
 
-Builder modules are imported lazily, so selecting the embedded dataset never imports (or
-requires) the parsers of the six benchmarks.
+Builder modules (`harjax.data.datasets.*`) are imported lazily, so selecting the embedded
+dataset never imports (or requires) the parsers of the six benchmarks. This module stays beside
+`pipeline` rather than inside `datasets/`: it is the entry point from a name (config, command
+line) into that package, and keeping it outside is what lets `datasets/` be imported lazily.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import importlib
 import os
 from pathlib import Path
 
-from harjax.data.core import DataError, HARBuilder, HARConfig
+from harjax.data.builder import HARBuilder, HARConfig
+from harjax.data.errors import DataError
 
-DEFAULT_DATASET = "smartwatch"
 CSV_PREFIX = "csv:"
 
-# name -> (module under harjax.data, builder class)
+# name -> (module under harjax.data.datasets, builder class)
 BUILDERS: dict[str, tuple[str, str]] = {
     "smartwatch": ("smartwatch", "Smartwatch"),
     "uci_har": ("uci_har", "UciHar"),
@@ -41,22 +43,21 @@ def builder_class(name: str) -> type[HARBuilder]:
             f"'{CSV_PREFIX}/path/to/folder'"
         )
     module_name, class_name = BUILDERS[name]
-    module = importlib.import_module(f"harjax.data.{module_name}")
+    module = importlib.import_module(f"harjax.data.datasets.{module_name}")
     return getattr(module, class_name)
 
 
 def get_builder(
-    name_or_spec: str = DEFAULT_DATASET,
+    name_or_spec: str,
     *,
+    config: HARConfig,
     data_dir: str | os.PathLike | None = None,
-    config: HARConfig | None = None,
     manual_dir: str | os.PathLike | None = None,
 ) -> HARBuilder:
     """A builder for a dataset name or `csv:/path/to/folder`, not yet prepared."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    config = config if config is not None else HARConfig()
     if name_or_spec.startswith(CSV_PREFIX):
-        from harjax.data.csv_folder import CsvFolder
+        from harjax.data.datasets.csv_folder import CsvFolder
 
         folder = name_or_spec[len(CSV_PREFIX) :]
         if not folder:

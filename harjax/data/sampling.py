@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 
 
 def _class_permutation(pool: np.ndarray, class_id: int, seed: int) -> np.ndarray:

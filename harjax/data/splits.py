@@ -1,19 +1,21 @@
-"""Subject-disjoint splits: seeded train/val/test, official splits, leave-one-out protocols.
+"""Subject-disjoint splits: seeded train/val/test, official splits, leave-one-subject-out.
 
 Windows of one subject never straddle train and test: overlapping windows of the same person
 would let a model score by recognising the person, not the activity. Every split carries its
-subject lists (`to_dict`) so they are written down with the results.
+subject lists (`to_dict`) so they are written down with the results. Fractions and seeds have
+no defaults here: they come from `config.data` (configs/default.py). Leave-one-dataset-out is
+the transfer protocol, `harjax.transfer.plan_folds`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +56,9 @@ def subject_split(
     subjects: np.ndarray,
     subject_names: Sequence[str] = (),
     *,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    seed: int = 0,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
     indices: np.ndarray | None = None,
 ) -> Split:
     """Shuffles the subjects (seeded) and cuts them into train/val/test by fraction.
@@ -91,7 +93,7 @@ def subject_split(
     )
 
 
-def official_split(ds, *, val_fraction: float = 0.15, seed: int = 0) -> Split:
+def official_split(ds, *, val_fraction: float, seed: int) -> Split:
     """The dataset's own train/test split; validation subjects are carved from train."""
     if ds.official_split is None or "train" not in ds.official_split:
         raise DataError(f"{ds.name}: no official train/test split (has {ds.split_names})")
@@ -118,8 +120,10 @@ def official_split(ds, *, val_fraction: float = 0.15, seed: int = 0) -> Split:
     )
 
 
-def dataset_split(ds, *, val_fraction=0.15, test_fraction=0.15, seed=0, official=True) -> Split:
-    """The default protocol: the official split where one exists, else `subject_split`."""
+def dataset_split(
+    ds, *, val_fraction: float, test_fraction: float, seed: int, official: bool
+) -> Split:
+    """With `official`, the dataset's own split where it has one; else `subject_split`."""
     if official and ds.official_split is not None:
         return official_split(ds, val_fraction=val_fraction, seed=seed)
     return subject_split(
@@ -150,50 +154,4 @@ def leave_one_subject_out(
             val_subjects=(),
             test_subjects=_names([held_out], subject_names),
             kind="loso",
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetFold:
-    """One leave-one-dataset-out fold in the common label space."""
-
-    held_out: str
-    train: dict[str, np.ndarray]  # dataset name -> window indices with a common label
-    test: np.ndarray  # indices into the held-out dataset
-    dropped: dict[str, int]  # dataset name -> windows without a common label (-1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "held_out": self.held_out,
-            "train_windows": {name: len(idx) for name, idx in self.train.items()},
-            "test_windows": len(self.test),
-            "dropped_no_common_label": dict(self.dropped),
-        }
-
-
-def leave_one_dataset_out(datasets: Mapping[str, Any]) -> Iterator[DatasetFold]:
-    """Train on all datasets but one, test on that one; labels are `common_labels`.
-
-    Windows whose activity has no common equivalent (-1) are dropped and counted per dataset.
-    All datasets must serve the same channels (load accelerometer-only data with channels="acc").
-    """
-    if len(datasets) < 2:
-        raise DataError(f"leave_one_dataset_out: needs >= 2 datasets, found {list(datasets)}")
-    channels = {name: tuple(ds.channel_names) for name, ds in datasets.items()}
-    if len(set(channels.values())) > 1:
-        raise DataError(
-            f"leave_one_dataset_out: datasets serve different channels {channels}; "
-            "load them all with channels='acc'"
-        )
-    usable = {name: np.flatnonzero(ds.common_labels >= 0) for name, ds in datasets.items()}
-    dropped = {name: len(ds) - len(usable[name]) for name, ds in datasets.items()}
-    for name, indices in usable.items():
-        if len(indices) == 0:
-            raise DataError(f"leave_one_dataset_out: {name} has no window with a common label")
-    for held_out in datasets:
-        yield DatasetFold(
-            held_out=held_out,
-            train={name: idx for name, idx in usable.items() if name != held_out},
-            test=usable[held_out],
-            dropped=dropped,
         )

@@ -66,6 +66,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "data.sample_rate": _positive,
     "data.window_length": _at_least(1),
     "data.window_stride": _at_least(1),
+    "data.max_gap_s": _positive,
     "data.channels": _one_of("all", "acc"),
     "data.label_key": _one_of("label", "common_label"),
     "data.val_fraction": _fraction,

@@ -19,8 +19,9 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from harjax.data import pipeline, splits
+from harjax.data import splits
 from harjax.data.bundle import DataBundle, load_data
+from harjax.data.concat import concat_datasets
 from harjax.data.labels import COMMON_LABELS
 from harjax.sweeps.core import slug
 
@@ -158,7 +159,7 @@ def prepare_fold(fold: Fold, bundles: dict[str, DataBundle]) -> FoldData:
     """
     source_bundles = [bundles[name] for name in fold.sources]
     target_bundle = bundles[fold.target]
-    concat = pipeline.concat_datasets([b.dataset for b in source_bundles])
+    concat = concat_datasets([b.dataset for b in source_bundles])
     source_split = _shift(source_bundles, concat.offsets)
     source_labels = _present(concat.common_labels, source_split.train)
     target_labels = _present(target_bundle.dataset.common_labels, target_bundle.split.train)

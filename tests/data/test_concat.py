@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harjax.data import pipeline
+from harjax.data.concat import concat_datasets
 from harjax.sweeps.folds import load_bundles
 from tests.transfer_data import make_config, write_all
 
@@ -20,7 +20,7 @@ def bundles(data):
 
 def test_concat_datasets_offsets_names_and_signals(bundles, data):
     a, b = bundles[data["a"]].dataset, bundles[data["b"]].dataset
-    joined = pipeline.concat_datasets([a, b])
+    joined = concat_datasets([a, b])
     assert len(joined) == len(a) + len(b) and list(joined.offsets) == [0, len(a), len(joined)]
     assert joined.class_names == tuple(f"{a.name}/{n}" for n in a.class_names) + tuple(
         f"{b.name}/{n}" for n in b.class_names
@@ -38,7 +38,7 @@ def test_concat_datasets_offsets_names_and_signals(bundles, data):
     with pytest.raises(IndexError):
         joined.read_signals([len(joined)])
     with pytest.raises(ValueError, match="listed twice"):
-        pipeline.concat_datasets([a, a])
+        concat_datasets([a, a])
 
 
 def test_concat_refuses_mixed_channels(data):
@@ -47,4 +47,4 @@ def test_concat_refuses_mixed_channels(data):
         load_bundles(config, [data["a"], data["acc_only"]])
     config.data.channels = "acc"
     joined = load_bundles(config, [data["a"], data["acc_only"]])
-    assert pipeline.concat_datasets([b.dataset for b in joined.values()]).num_channels == 3
+    assert concat_datasets([b.dataset for b in joined.values()]).num_channels == 3

@@ -5,12 +5,16 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[2])  # the repository, for `tests.data.defaults`
 
 SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
     from harjax.data import pipeline, splits, normalization, sampling
+    from tests.data.defaults import dataset_options
 
     folder, data_dir = sys.argv[1], sys.argv[2]
     for subject in range(3):
@@ -21,8 +25,10 @@ SCRIPT = textwrap.dedent(
             f.write("\\n".join(lines) + "\\n")
     counts = {}
     for spec in ("smartwatch", "csv:" + folder):
-        ds = pipeline.load_dataset(spec, data_dir=data_dir)
-        split = splits.dataset_split(ds, val_fraction=0.34, test_fraction=0.34, seed=0)
+        ds = pipeline.load_dataset(spec, data_dir=data_dir, **dataset_options())
+        split = splits.dataset_split(
+            ds, val_fraction=0.34, test_fraction=0.34, seed=0, official=True
+        )
         stats = normalization.compute_stats(ds, split.train)
         shots = sampling.k_shot(ds.labels, split.train, 1, 0, ds.class_names)
         batch = next(pipeline.train_batches(ds, shots, batch_size=8, seed=0, stats=stats))
@@ -37,7 +43,11 @@ SCRIPT = textwrap.dedent(
 def test_pipeline_never_imports_tensorflow(tmp_path, tmp_path_factory):
     folder = tmp_path / "csv"
     folder.mkdir()
-    env = dict(os.environ, HARJAX_CACHE=str(tmp_path_factory.getbasetemp() / "harjax_cache"))
+    env = dict(
+        os.environ,
+        HARJAX_CACHE=str(tmp_path_factory.getbasetemp() / "harjax_cache"),
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(folder), str(tmp_path / "tfds")],
         capture_output=True,

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from harjax.data import pipeline
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 from harjax.data.normalization import compute_stats
+from tests.data.defaults import dataset_options
 
 HEADER = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
 
@@ -29,7 +30,10 @@ def ds(request, tmp_path_factory):
             ]
             (folder / f"s{subject}_{label}.csv").write_text("\n".join(lines) + "\n")
     dataset = pipeline.load_dataset(
-        f"csv:{folder}", data_dir=tmp_path_factory.mktemp("tfds"), in_memory=request.param
+        f"csv:{folder}",
+        data_dir=tmp_path_factory.mktemp("tfds"),
+        in_memory=request.param,
+        **dataset_options(),
     )
     assert (dataset.signals is not None) == request.param
     return dataset
@@ -135,4 +139,4 @@ def test_common_label_key_and_errors(ds):
             ds, np.arange(64), batch_size=9, seed=0, stats=None, shard_index=0, shard_count=2
         )
     with pytest.raises(DataError, match="channels="):
-        pipeline.load_dataset("smartwatch", channels="gyro")
+        pipeline.load_dataset("smartwatch", **dataset_options(channels="gyro"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harjax.data.core import DataError
+from harjax.data.errors import DataError
 from harjax.data.sampling import k_shot, label_fraction
 
 LABELS = np.array([0] * 30 + [1] * 12 + [2] * 5)

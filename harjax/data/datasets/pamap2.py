@@ -29,14 +29,9 @@ import numpy as np
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
-    CANONICAL_CHANNELS,
-    DataError,
-    HARBuilder,
-    Recording,
-    natural_key,
-    split_on_label_change,
-)
+from harjax.data.builder import HARBuilder, Recording, natural_key
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS, split_on_label_change
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import DataError, HARConfig
-from harjax.data.wisdm import CLASS_NAMES, Wisdm
-from tests.data import archives_b as B
+from harjax.data.datasets.wisdm import CLASS_NAMES, Wisdm
+from harjax.data.errors import DataError
+from tests.data.datasets import archives_b as B
+from tests.data.defaults import har_config
 
 XYZ = np.array([-0.69, 12.68, 0.50])  # m/s^2 as Android writes it: no conversion
 N = 100  # 5 s at 20 Hz -> 250 samples at 50 Hz -> 2 windows of 128/64
@@ -39,7 +40,7 @@ def _windows(n):
 def _prepare(tmp_path: Path, lines=None, config=None, **kwargs) -> Wisdm:
     manual = tmp_path / "manual"
     B.write_wisdm(manual, _lines() if lines is None else lines, **kwargs)
-    builder = Wisdm(config=config, data_dir=tmp_path / "tfds", manual_dir=manual)
+    builder = Wisdm(config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
     builder.download_and_prepare()
     return builder
 
@@ -123,7 +124,7 @@ def test_sine_at_20hz_keeps_frequency_at_50hz(tmp_path):
     xyz[:, 2] = 4.0 * np.sin(2 * np.pi * freq * np.arange(n) / 20.0)
     lines = _lines()
     lines = _run(1, "Walking", n=n, start_ns=10**13, xyz=xyz) + lines[N:]
-    builder = _prepare(tmp_path, lines, HARConfig(window_length=128, window_stride=64))
+    builder = _prepare(tmp_path, lines, har_config(window_length=128, window_stride=64))
     walks = [
         r["signal"][:, 2]
         for r in _records(builder)
@@ -182,14 +183,18 @@ def test_corrupt_archive_missing_file_and_empty_class(tmp_path):
     manual = tmp_path / "manual"
     B.corrupt(B.write_wisdm(manual, _lines()))
     with pytest.raises(DataError, match=r"WISDM_ar_latest.tar.gz: not a readable tar.gz"):
-        Wisdm(data_dir=tmp_path / "tfds", manual_dir=manual).download_and_prepare()
+        Wisdm(
+            config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual
+        ).download_and_prepare()
 
     other = tmp_path / "other" / "WISDM_ar_latest.tar.gz"
     other.parent.mkdir()
     with tarfile.open(other, "w:gz") as archive:
         archive.add(B.write_wisdm(tmp_path / "x", _lines()), "WISDM_ar_v1.1/readme.txt")
     with pytest.raises(DataError, match=r"expected exactly one '.../WISDM_ar_v1.1_raw.txt'"):
-        Wisdm(data_dir=tmp_path / "tfds2", manual_dir=other.parent).download_and_prepare()
+        Wisdm(
+            config=har_config(), data_dir=tmp_path / "tfds2", manual_dir=other.parent
+        ).download_and_prepare()
 
     lines = [line for line in _lines() if ",Standing," not in line]
     with pytest.raises(DataError, match=r"classes \['Standing'\] have no windows"):
@@ -200,6 +205,6 @@ def test_reads_the_extracted_folder(tmp_path):
     manual = tmp_path / "manual" / "WISDM_ar_v1.1"
     manual.mkdir(parents=True)
     (manual / "WISDM_ar_v1.1_raw.txt").write_text("\n".join(_lines()) + "\n")
-    builder = Wisdm(data_dir=tmp_path / "tfds", manual_dir=manual.parent)
+    builder = Wisdm(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual.parent)
     builder.download_and_prepare()
     assert len(_records(builder)) == 2 * len(CLASS_NAMES) * _windows(N)

@@ -26,13 +26,9 @@ import numpy as np
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
-    CANONICAL_CHANNELS,
-    STANDARD_GRAVITY,
-    DataError,
-    HARBuilder,
-    Recording,
-)
+from harjax.data.builder import HARBuilder, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
 
 log = logging.getLogger(__name__)
 

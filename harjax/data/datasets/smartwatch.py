@@ -21,14 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.core import (
-    CANONICAL_CHANNELS,
-    STANDARD_GRAVITY,
-    DataError,
-    HARBuilder,
-    Recording,
-    sha256_of,
-)
+from harjax.data.archives import sha256_of
+from harjax.data.builder import HARBuilder, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
 
 PACKAGE, VERSION, MEMBER = "seglearn", "1.2.5", "seglearn/data/watch_dataset.npy"
 # The file is a pickled dict: pin its content so that only the reviewed file is unpickled.

@@ -34,15 +34,9 @@ import numpy as np
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
-    CANONICAL_CHANNELS,
-    DataError,
-    HARBuilder,
-    Recording,
-    align_streams,
-    natural_key,
-    nominal_rate,
-)
+from harjax.data.builder import HARBuilder, Recording, natural_key
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS, align_streams, nominal_rate
 
 log = logging.getLogger(__name__)
 

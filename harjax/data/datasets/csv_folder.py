@@ -3,6 +3,8 @@
 Format (docs/data.md): header `timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject`,
 timestamp in seconds, acceleration in m/s^2, angular rate in rad/s. Without the three gyro
 columns the dataset is accelerometer-only (all files must agree). Empty or `nan` cells are gaps.
+Files are found by a case-insensitive `.csv` extension. Timestamps that give a rate outside
+1-2000 Hz (milliseconds, say) are an error, see `signal.check_timestamps`.
 
 The sampling rate is the given one or 1 / median timestamp step per file; files whose steps
 vary by more than 1 % are interpolated onto a uniform grid (`resample_irregular`). A change of
@@ -25,14 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.core import (
+from harjax.data.builder import HARBuilder, HARConfig, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import (
     ACC_CHANNELS,
     CANONICAL_CHANNELS,
-    DEFAULT_MAX_GAP_S,
-    DataError,
-    HARBuilder,
-    HARConfig,
-    Recording,
+    check_channels,
+    check_timestamps,
     nominal_rate,
     resample_irregular,
     split_on_label_change,
@@ -71,9 +72,12 @@ def read_csv(path: Path, *, labelled: bool = True) -> CsvTable:
     gyro = [name for name in GYRO_COLUMNS if name in header]
     if gyro and len(gyro) != 3:
         raise DataError(f"{path}:1: gyro columns must be all or none of {GYRO_COLUMNS}: {gyro}")
-    unknown = [name for name in header if name not in (*REQUIRED_COLUMNS, *GYRO_COLUMNS)]
+    allowed = (*REQUIRED_COLUMNS, *GYRO_COLUMNS)
+    unknown = [name for name in header if name not in allowed]
     if unknown:
-        raise DataError(f"{path}:1: unknown column(s) {unknown}; expected only {REQUIRED_COLUMNS}")
+        raise DataError(
+            f"{path}:1: unknown column(s) {unknown}; allowed are {allowed} (gyro optional)"
+        )
     body = rows[1:]
     if not body:
         raise DataError(f"{path}: header only, no data rows")
@@ -142,7 +146,7 @@ class CsvFolder(HARBuilder, skip_registration=True):
         self,
         folder: str | os.PathLike,
         *,
-        config: HARConfig | None = None,
+        config: HARConfig,
         data_dir: str | os.PathLike | None = None,
         sample_rate: float | None = None,
         **kwargs,
@@ -150,7 +154,8 @@ class CsvFolder(HARBuilder, skip_registration=True):
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
             raise DataError(f"{self.folder}: not a directory; expected a folder of CSV files")
-        self.files = sorted(self.folder.glob("*.csv"))
+        # Case-insensitive: exports from Windows tools often write `*.CSV`.
+        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() == ".csv")
         if not self.files:
             raise DataError(f"{self.folder}: empty folder; expected one or more *.csv files")
         self.given_rate = sample_rate
@@ -160,7 +165,6 @@ class CsvFolder(HARBuilder, skip_registration=True):
         self.CLASS_NAMES = class_names
         self.CHANNELS = channels
         self.LABEL_MAP = labels.identity_map(class_names)
-        config = config if config is not None else HARConfig()
         config = dataclasses.replace(config, name=f"{fingerprint}_{config.name}")
         super().__init__(config=config, data_dir=data_dir, **kwargs)
 
@@ -193,20 +197,18 @@ class CsvFolder(HARBuilder, skip_registration=True):
         return self.folder
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
-        max_gap_s = getattr(self.builder_config, "max_gap_s", DEFAULT_MAX_GAP_S)
+        max_gap_s = self.builder_config.max_gap_s
         for path in self.files:
             table = self._tables[path] if self._tables is not None else read_csv(path)
-            if table.signal.shape[1] != len(self.CHANNELS):
-                raise DataError(
-                    f"{path}: {table.signal.shape[1]} signal columns, expected "
-                    f"{len(self.CHANNELS)} like the other files"
-                )
+            check_channels(table.signal, self.CHANNELS, source=f"{path} (like the other files)")
+            rate = self.given_rate or nominal_rate(table.timestamps, source=str(path))
+            check_timestamps(table.timestamps, source=str(path), sample_rate=rate)
             keys = np.char.add(np.char.add(table.labels.astype(str), "\0"), table.subjects)
             for run, (start, stop, _) in enumerate(split_on_label_change(keys)):
-                yield from self._run_recordings(table, start, stop, run, max_gap_s)
+                yield from self._run_recordings(table, start, stop, run, rate, max_gap_s)
 
     def _run_recordings(
-        self, table: CsvTable, start: int, stop: int, run: int, max_gap_s: float
+        self, table: CsvTable, start: int, stop: int, run: int, rate: float, max_gap_s: float
     ) -> Iterator[Recording]:
         path = table.path
         source = f"{path}:{start + 2}-{stop + 1}"
@@ -219,7 +221,6 @@ class CsvFolder(HARBuilder, skip_registration=True):
         if len(timestamps) < 2:
             self.report.drop_rows("run shorter than 2 rows", str(path), len(timestamps))
             return
-        rate = self.given_rate or nominal_rate(table.timestamps, source=str(path))
         steps = np.diff(timestamps)
         if np.abs(steps * rate - 1).max() <= REGULAR_JITTER:
             yield Recording(

@@ -37,13 +37,9 @@ import numpy as np
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
-    ACC_CHANNELS,
-    DataError,
-    HARBuilder,
-    Recording,
-    resample_irregular,
-)
+from harjax.data.builder import HARBuilder, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import ACC_CHANNELS, resample_irregular
 
 log = logging.getLogger(__name__)
 

@@ -25,14 +25,9 @@ import pyarrow.csv as pacsv
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
-    CANONICAL_CHANNELS,
-    STANDARD_GRAVITY,
-    DataError,
-    HARBuilder,
-    Recording,
-    natural_key,
-)
+from harjax.data.builder import HARBuilder, Recording, natural_key
+from harjax.data.errors import DataError
+from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
 
 ROOT = "A_DeviceMotion_data"
 COLUMNS = (

@@ -1,4 +1,4 @@
-"""HHAR builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""HHAR builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import DataError, HARConfig
-from harjax.data.hhar import CLASS_NAMES, Hhar
-from tests.data import archives_a as A
+from harjax.data.builder import HARConfig
+from harjax.data.datasets.hhar import CLASS_NAMES, Hhar
+from harjax.data.errors import DataError
+from tests.data.datasets import archives_a as A
+from tests.data.defaults import har_config
 
 ACC = np.array([0.5, -1.0, 9.7])  # m/s^2, Android units = canonical units
 GYRO = np.array([0.1, 0.2, -0.3])  # rad/s
@@ -65,7 +67,7 @@ def _all_streams():
 
 
 def _prepare(tmp_path: Path, manual_dir: Path, config: HARConfig | None = None) -> Hhar:
-    builder = Hhar(config=config, data_dir=tmp_path / "tfds", manual_dir=manual_dir)
+    builder = Hhar(config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual_dir)
     builder.download_and_prepare()
     return builder
 
@@ -116,11 +118,11 @@ def test_windows_labels_subjects_devices_units(tmp_path):
 
 def test_device_and_position_subsets(tmp_path):
     manual = _manual(tmp_path, _all_streams())
-    builder = _prepare(tmp_path, manual, HARConfig(devices=("samsungold_1",)))
+    builder = _prepare(tmp_path, manual, har_config(devices=("samsungold_1",)))
     assert {r["device"] for r in _records(builder)} == {b"samsungold_1"}
     assert len(_records(builder)) == sum(WINDOWS.values())
     assert builder.info.metadata["report"]["recordings_excluded"]
-    builder = _prepare(tmp_path / "w", manual, HARConfig(positions=("wrist",)))
+    builder = _prepare(tmp_path / "w", manual, har_config(positions=("wrist",)))
     assert {r["device"] for r in _records(builder)} == {b"gear_1"}
 
 
@@ -222,14 +224,16 @@ def test_first_download_records_its_checksum(tmp_path):
     archive = A.write_hhar_zip(
         A.write_hhar(tmp_path / "raw", _all_streams()), tmp_path, official=True
     )
-    builder = Hhar(data_dir=tmp_path / "tfds", manual_dir=tmp_path / "nothing-here")
+    builder = Hhar(
+        config=har_config(), data_dir=tmp_path / "tfds", manual_dir=tmp_path / "nothing-here"
+    )
     builder.URL = archive.as_uri()  # a file:// URL stands in for the UCI server
     builder.download_and_prepare()
     record = tmp_path / "tfds" / "downloads" / (Hhar.ARCHIVE_NAME + ".sha256")
     assert len(record.read_text().strip()) == 64
     archive.write_bytes(archive.read_bytes() + b"tampered")
     (tmp_path / "tfds" / "downloads" / Hhar.ARCHIVE_NAME).unlink()
-    again = Hhar(config=HARConfig(window_stride=32), data_dir=tmp_path / "tfds")
+    again = Hhar(config=har_config(window_stride=32), data_dir=tmp_path / "tfds")
     again.URL = archive.as_uri()
     with pytest.raises(DataError, match=r"sha256 .*, expected .*\.sha256"):
         again.download_and_prepare()

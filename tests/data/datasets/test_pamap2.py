@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import DataError, HARConfig
-from harjax.data.pamap2 import ACTIVITIES, CLASS_NAMES, Pamap2
-from tests.data import archives_b as B
+from harjax.data.datasets.pamap2 import ACTIVITIES, CLASS_NAMES, Pamap2
+from harjax.data.errors import DataError
+from tests.data.datasets import archives_b as B
+from tests.data.defaults import har_config
 
 # Raw units are canonical already (m/s^2, rad/s); distinct constants per IMU and channel.
 ACC = {"hand": (1.0, 2.0, 9.0), "chest": (-1.0, 9.5, 0.5), "ankle": (3.0, -4.0, 8.0)}
@@ -48,7 +49,7 @@ def _prepare(tmp_path: Path, protocol=None, optional=None, config=None, **kwargs
         protocol, optional = _files()
     manual = tmp_path / "manual"
     B.write_pamap2(manual, protocol, optional, **kwargs)
-    builder = Pamap2(config=config, data_dir=tmp_path / "tfds", manual_dir=manual)
+    builder = Pamap2(config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
     builder.download_and_prepare()
     return builder
 
@@ -99,7 +100,7 @@ def test_nan_gaps_missing_timestamps_and_position_subset(tmp_path):
     table = np.concatenate([table[: running[-1] + 1], long, table[running[-1] + 1 :]])
     table = np.delete(table, walking[300:303], axis=0)  # 3 missing timestamps: NaN, interpolated
     protocol[102] = table
-    builder = _prepare(tmp_path, protocol, optional, HARConfig(positions=("hand", "chest")))
+    builder = _prepare(tmp_path, protocol, optional, har_config(positions=("hand", "chest")))
     report = builder.info.metadata["report"]
     # walking hand: 10 NaN + 3 missing rows; walking chest: 3 missing rows.
     assert report["samples_interpolated"] == 10 + 3 + 3 and report["gaps_interpolated"] == 3
@@ -120,7 +121,7 @@ def test_sine_at_100hz_keeps_frequency_at_50hz(tmp_path):
     walking[:, 4] = 3.0 * np.sin(2 * np.pi * freq * np.arange(n) / 100.0)  # hand acc_x
     running = B.pamap2_block(5, ROWS, acc16=ACC, gyro=GYRO, start_s=1.0 + n / 100.0)
     protocol[102] = np.concatenate([walking, running])
-    builder = _prepare(tmp_path, protocol, optional, HARConfig(positions=("hand",)))
+    builder = _prepare(tmp_path, protocol, optional, har_config(positions=("hand",)))
     walks = [
         r["signal"][:, 0]
         for r in _records(builder)
@@ -185,7 +186,9 @@ def test_corrupt_zip_missing_files_and_empty_class(tmp_path):
     manual = tmp_path / "manual"
     B.corrupt(B.write_pamap2(manual, *_files()))
     with pytest.raises(DataError, match=r"PAMAP2_Dataset.zip: not a readable zip"):
-        Pamap2(data_dir=tmp_path / "tfds", manual_dir=manual).download_and_prepare()
+        Pamap2(
+            config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual
+        ).download_and_prepare()
 
     with pytest.raises(DataError, match=r"expected 'PAMAP2_Dataset/Protocol/subject<id>.dat'"):
         _prepare(tmp_path / "no_protocol", {}, _files()[1])
@@ -203,6 +206,6 @@ def test_reads_the_repository_zip_around_the_archive(tmp_path):
     with zipfile.ZipFile(manual / "pamap2+physical+activity+monitoring.zip", "w") as outer:
         outer.write(inner, "PAMAP2_Dataset.zip")
         outer.writestr("readme.pdf", b"%PDF-1.4\n")
-    builder = Pamap2(data_dir=tmp_path / "tfds", manual_dir=manual)
+    builder = Pamap2(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
     builder.download_and_prepare()
     assert len(_records(builder)) == (len(ACTIVITIES) + 2) * 3 * _windows(ROWS)

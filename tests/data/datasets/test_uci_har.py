@@ -1,4 +1,4 @@
-"""UCI-HAR builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""UCI-HAR builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import STANDARD_GRAVITY, DataError, HARConfig
-from harjax.data.uci_har import CLASS_NAMES, UciHar
-from tests.data import archives_a as A
+from harjax.data.builder import HARConfig
+from harjax.data.datasets.uci_har import CLASS_NAMES, UciHar
+from harjax.data.errors import DataError
+from harjax.data.signal import STANDARD_GRAVITY
+from tests.data.datasets import archives_a as A
+from tests.data.defaults import har_config
 
 TOTAL_ACC_G = np.array([0.1, -0.2, 0.9])  # raw units: g
 GYRO_RAD_S = np.array([0.01, -0.02, 0.03])  # raw units: rad/s
@@ -30,7 +33,9 @@ def _segments():
 
 
 def _prepare(tmp_path: Path, manual_dir: Path, config: HARConfig | None = None) -> UciHar:
-    builder = UciHar(config=config, data_dir=tmp_path / "tfds", manual_dir=manual_dir)
+    builder = UciHar(
+        config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual_dir
+    )
     builder.download_and_prepare()
     return builder
 
@@ -116,7 +121,7 @@ def test_sine_keeps_frequency_after_resampling(tmp_path):
     acc[:, 0] = 0.5 * np.sin(2 * np.pi * freq * t)
     segments = [_segment("train", 1, a, 2, offset=a) for a in range(2, 7)]
     segments.append(A.UciSegment("train", 1, 1, acc, np.zeros((n, 3))))
-    config = HARConfig(sample_rate=20.0, window_length=64, window_stride=32)
+    config = har_config(sample_rate=20.0, window_length=64, window_stride=32)
     builder = _prepare(tmp_path, _write(tmp_path, segments), config)
     walking = [r for r in _records(builder, "train") if CLASS_NAMES[r["label"]] == "WALKING"]
     assert len(walking) == (n * 20 // 50 - 64) // 32 + 1  # one rebuilt 20 s recording
@@ -224,7 +229,7 @@ def test_corrupt_zip_and_empty_class(tmp_path):
 def test_missing_archive_says_what_to_put_where(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    builder = UciHar(data_dir=tmp_path / "tfds", manual_dir=empty)
+    builder = UciHar(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=empty)
     builder.URL = "file:///nonexistent/human+activity+recognition+using+smartphones.zip"
     with pytest.raises(DataError, match=r"expected one of .*'UCI HAR Dataset.zip'.* in .*empty/"):
         builder.download_and_prepare()

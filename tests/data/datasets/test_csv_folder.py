@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from harjax.data import pipeline
-from harjax.data.core import DataError
-from harjax.data.csv_folder import CsvFolder
+from harjax.data.datasets.csv_folder import CsvFolder
+from harjax.data.errors import DataError
+from tests.data.defaults import dataset_options, har_config
 
 HEADER6 = "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z,label,subject"
 
@@ -40,7 +41,7 @@ def make_folder(root, *, channels=6, irregular=False):
 
 def test_six_channel_folder(tmp_path):
     folder = make_folder(tmp_path / "six")
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert ds.class_names == ("sit", "walk") and ds.num_channels == 6
     assert ds.subject_names == ("s1", "s2", "s3")
     # s1: two runs of 10 s (500 samples) -> 6 windows each; s2 20 s -> 14; s3 100 Hz -> 14
@@ -57,16 +58,18 @@ def test_six_channel_folder(tmp_path):
 
 def test_acc_only_folder_and_channel_errors(tmp_path):
     folder = make_folder(tmp_path / "acc", channels=3)
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert ds.channel_names == ("acc_x", "acc_y", "acc_z")
     assert ds.read_signals([0]).shape == (1, 128, 3)
     with pytest.raises(DataError, match="accelerometer-only"):
-        pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", channels="acc_gyro")
+        pipeline.load_dataset(
+            f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options(channels="acc_gyro")
+        )
 
 
 def test_irregular_timestamps_are_resampled(tmp_path):
     folder = make_folder(tmp_path / "irr", irregular=True)
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     signals = ds.read_signals(np.arange(len(ds)))
     spectrum = np.abs(np.fft.rfft(signals[:, :, 0] - signals[:, :, 0].mean(1, keepdims=True)))
     assert np.allclose(np.fft.rfftfreq(128, 1 / 50)[spectrum.argmax(1)], 2.0, atol=0.4)
@@ -75,9 +78,9 @@ def test_irregular_timestamps_are_resampled(tmp_path):
 
 def test_editing_the_folder_reprepares(tmp_path):
     folder = make_folder(tmp_path / "edit")
-    first = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    first = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     (folder / "s2.csv").unlink()
-    second = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds")
+    second = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert len(second) == len(first) - 14
     assert first.builder.data_dir != second.builder.data_dir
 
@@ -105,13 +108,13 @@ def test_bad_input_names_file_and_line(tmp_path, edit, message):
     path = folder / "s1.csv"
     path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
     with pytest.raises(DataError, match=rf"s1\.csv{message}" if message[0] == ":" else message):
-        CsvFolder(folder, data_dir=tmp_path / "tfds").download_and_prepare()
+        CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds").download_and_prepare()
 
 
 def test_empty_folder_and_mixed_channels(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty folder"):
-        CsvFolder(tmp_path / "empty")
+        CsvFolder(tmp_path / "empty", config=har_config())
     folder = make_folder(tmp_path / "mixed")
     t = np.arange(500) / 50
     write_csv(
@@ -123,5 +126,35 @@ def test_empty_folder_and_mixed_channels(tmp_path):
         HEADER6.replace(",gyro_x,gyro_y,gyro_z", ""),
     )
     with pytest.raises(DataError, match=r"disagree on gyro.*z\.csv"):
-        CsvFolder(folder)
+        CsvFolder(folder, config=har_config())
     assert os.path.exists(folder / "z.csv")
+
+
+@pytest.mark.parametrize("given_rate", [None, 50.0])
+def test_millisecond_timestamps_are_an_error(tmp_path, given_rate):
+    folder = tmp_path / "ms"
+    folder.mkdir()
+    t = np.arange(200) / 50.0  # 4 s at 50 Hz, written in milliseconds below
+    write_csv(folder / "s1.csv", t * 1000, sine(t, 2.0, 6), ["sit"] * 200, "s1")
+    builder = CsvFolder(
+        folder, config=har_config(), data_dir=tmp_path / "tfds", sample_rate=given_rate
+    )
+    with pytest.raises(DataError, match=r"s1\.csv: .*timestamps must be in seconds"):
+        builder.download_and_prepare()
+
+
+def test_upper_case_extension_is_found(tmp_path):
+    folder = make_folder(tmp_path / "upper")
+    (folder / "s2.csv").rename(folder / "S2.CSV")
+    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    assert set(ds.subject_names) == {"s1", "s2", "s3"}
+
+
+def test_unknown_column_lists_every_allowed_name(tmp_path):
+    folder = make_folder(tmp_path / "extra")
+    path = folder / "s1.csv"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ",temp"] + [line + ",1" for line in lines[1:]]) + "\n")
+    allowed = r"'timestamp', 'acc_x', 'acc_y', 'acc_z', 'label', 'subject', 'gyro_x', 'gyro_y', "
+    with pytest.raises(DataError, match=rf"s1\.csv:1: unknown column\(s\) \['temp'\]; .*{allowed}"):
+        CsvFolder(folder, config=har_config())

@@ -27,11 +27,10 @@ import pyarrow.csv as pacsv
 
 from harjax.data import labels
 from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.core import (
+from harjax.data.builder import HARBuilder, Recording
+from harjax.data.errors import DataError
+from harjax.data.signal import (
     CANONICAL_CHANNELS,
-    DataError,
-    HARBuilder,
-    Recording,
     align_streams,
     nominal_rate,
     split_on_label_change,

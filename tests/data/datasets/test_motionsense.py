@@ -1,4 +1,4 @@
-"""MotionSense builder on tiny synthetic archives in the real layout (tests/data/archives_a.py)."""
+"""MotionSense builder on tiny synthetic archives in the real layout (archives_a.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import STANDARD_GRAVITY, DataError, HARConfig
-from harjax.data.motionsense import CLASS_NAMES, MotionSense
-from tests.data import archives_a as A
+from harjax.data.builder import HARConfig
+from harjax.data.datasets.motionsense import CLASS_NAMES, MotionSense
+from harjax.data.errors import DataError
+from harjax.data.signal import STANDARD_GRAVITY
+from tests.data.datasets import archives_a as A
+from tests.data.defaults import har_config
 
 GRAVITY_G = np.array([0.1, -0.9, 0.3])  # CoreMotion: g, iOS sign
 USER_ACC_G = np.array([0.05, 0.02, -0.01])
@@ -44,7 +47,9 @@ def _windows(n: int) -> int:
 
 
 def _prepare(tmp_path: Path, manual_dir: Path, config: HARConfig | None = None) -> MotionSense:
-    builder = MotionSense(config=config, data_dir=tmp_path / "tfds", manual_dir=manual_dir)
+    builder = MotionSense(
+        config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual_dir
+    )
     builder.download_and_prepare()
     return builder
 
@@ -94,7 +99,7 @@ def test_sine_keeps_frequency_after_resampling(tmp_path):
     user_acc = np.zeros((n, 3))
     user_acc[:, 1] = 0.3 * np.sin(2 * np.pi * freq * t)
     trials = _trials(subjects=(3,)) + [_trial("jog", 16, 3, n, user_acc=user_acc)]
-    config = HARConfig(sample_rate=20.0, window_length=64, window_stride=32)
+    config = har_config(sample_rate=20.0, window_length=64, window_stride=32)
     builder = _prepare(tmp_path, _manual(tmp_path, trials), config)
     ids = builder.info.metadata["recording_ids"]
     jog = [r for r in _records(builder) if ids[r["recording"]] == "jog_16/sub_3"]

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harjax.data.core import DataError, HARConfig
-from harjax.data.realworld import CLASS_NAMES, RealWorld
-from tests.data import archives_b as B
+from harjax.data.datasets.realworld import CLASS_NAMES, RealWorld
+from harjax.data.errors import DataError
+from tests.data.datasets import archives_b as B
+from tests.data.defaults import har_config
 
 ACC = np.array([1.5, -2.5, 9.0])  # m/s^2, as Android writes it
 GYRO = np.array([0.1, -0.2, 0.3])  # rad/s
@@ -53,7 +54,9 @@ def _windows(n):
 def _prepare(tmp_path: Path, parts=None, config=None, **write) -> RealWorld:
     manual = tmp_path / "manual"
     B.write_realworld(manual, _parts() if parts is None else parts, **write)
-    builder = RealWorld(config=config, data_dir=tmp_path / "tfds", manual_dir=manual)
+    builder = RealWorld(
+        config=config or har_config(), data_dir=tmp_path / "tfds", manual_dir=manual
+    )
     builder.download_and_prepare()
     return builder
 
@@ -91,7 +94,7 @@ def test_counts_labels_subjects_positions_units(tmp_path):
 
 def test_position_subset_and_missing_positions_are_counted(tmp_path):
     parts = [p for p in _parts() if not (p.activity == "lying" and p.position == "forearm")]
-    builder = _prepare(tmp_path, parts, HARConfig(positions=("chest",)))
+    builder = _prepare(tmp_path, parts, har_config(positions=("chest",)))
     records = _records(builder)
     assert {r["position"] for r in records} == {b"chest"}
     chest = [p for p in parts if p.position == "chest"]
@@ -216,7 +219,7 @@ def test_bad_input_names_file_and_line(tmp_path, write, message):
 def test_corrupt_archive_missing_archive_and_empty_class(tmp_path, monkeypatch):
     manual = tmp_path / "manual"
     B.corrupt(B.write_realworld(manual, _parts()))
-    builder = RealWorld(data_dir=tmp_path / "tfds", manual_dir=manual)
+    builder = RealWorld(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
     with pytest.raises(DataError, match=r"realworld2016_dataset.zip: not a readable zip"):
         builder.download_and_prepare()
 
@@ -226,7 +229,7 @@ def test_corrupt_archive_missing_archive_and_empty_class(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     empty = tmp_path / "empty"
     empty.mkdir()
-    builder = RealWorld(data_dir=tmp_path / "tfds2", manual_dir=empty)
+    builder = RealWorld(config=har_config(), data_dir=tmp_path / "tfds2", manual_dir=empty)
     with pytest.raises(DataError, match=r"expected one of \['realworld2016_dataset.zip', .*empty"):
         builder.download_and_prepare()
 

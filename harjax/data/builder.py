@@ -1,0 +1,371 @@
+"""The tfds builder base: what a dataset builder yields, and everything done to it once.
+
+A dataset builder only turns its raw archive into `Recording`s (one continuous recording of one
+activity, canonical channel order and units, native rate). Everything else — gap filling,
+anti-aliased resampling to the configured rate, windowing that never crosses a recording or a
+gap, label/subject indexing, counting what was dropped — happens here, once, in `HARBuilder`.
+
+Files are written as `array_record` and read back with `as_data_source()`: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import inspect
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow_datasets as tfds
+from etils import epath
+
+from harjax.data import labels as labels_lib
+from harjax.data.errors import DataError
+from harjax.data.signal import (
+    ACC_CHANNELS,
+    CANONICAL_CHANNELS,
+    GapReport,
+    check_channels,
+    fill_gaps,
+    num_windows,
+    resample,
+    windows,
+)
+
+log = logging.getLogger(__name__)
+
+# The one tfds split of a dataset without an official split ("all" is reserved by tfds).
+NO_OFFICIAL_SPLIT = "full"
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders "2" before "10" (subject and recording ids)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
+@dataclasses.dataclass
+class Recording:
+    """One continuous recording of ONE activity at its native rate, canonical channels/units."""
+
+    signal: np.ndarray  # (n, C) float, columns in canonical order (C = 3 or 6)
+    sample_rate: float  # Hz of `signal`
+    label: str  # the dataset's own activity name (must be in the builder's CLASS_NAMES)
+    subject: str  # the dataset's subject id as a string ("1", "a", ...)
+    recording_id: str  # stable id, unique within a dataset, e.g. "sub_3/wlk_7"
+    source: str  # file (and line range) it came from, for error messages
+    device: str = ""  # e.g. "nexus4_1" / "watch"
+    position: str = ""  # e.g. "waist", "chest"
+    split: str = ""  # official split name (only for datasets that have one, e.g. UCI-HAR)
+
+
+@dataclasses.dataclass
+class Report:
+    """Counts of everything a builder did, so that nothing is dropped without being reported."""
+
+    recordings: int = 0
+    segments: int = 0
+    windows: int = 0
+    windows_per_class: dict[str, int] = dataclasses.field(default_factory=dict)
+    samples_interpolated: int = 0
+    gaps_interpolated: int = 0
+    segments_split: int = 0
+    samples_dropped_in_gaps: int = 0
+    recordings_too_short: list[str] = dataclasses.field(default_factory=list)
+    recordings_excluded: dict[str, int] = dataclasses.field(default_factory=dict)
+    rows_dropped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+
+    def drop_rows(self, reason: str, source: str, count: int = 1) -> None:
+        """Counts raw rows a builder skipped (e.g. `null` labels), by reason and file."""
+        per_file = self.rows_dropped.setdefault(reason, {})
+        per_file[source] = per_file.get(source, 0) + int(count)
+
+    def exclude(self, reason: str) -> None:
+        """Counts a whole recording left out on purpose (e.g. not in the configured subset)."""
+        self.recordings_excluded[reason] = self.recordings_excluded.get(reason, 0) + 1
+
+    def add_gaps(self, gaps: GapReport) -> None:
+        self.samples_interpolated += gaps.samples_interpolated
+        self.gaps_interpolated += gaps.gaps_interpolated
+        self.segments_split += gaps.gaps_split
+        self.samples_dropped_in_gaps += gaps.samples_dropped
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        dropped = {reason: sum(files.values()) for reason, files in self.rows_dropped.items()}
+        return (
+            f"{self.recordings} recordings -> {self.segments} segments -> {self.windows} windows "
+            f"{self.windows_per_class}; interpolated {self.samples_interpolated} samples in "
+            f"{self.gaps_interpolated} gaps; {self.segments_split} long gaps split; "
+            f"{len(self.recordings_too_short)} recordings too short; "
+            f"excluded {self.recordings_excluded}; rows dropped {dropped}"
+        )
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-")
+
+
+@dataclasses.dataclass(eq=False, kw_only=True)
+class HARConfig(tfds.core.BuilderConfig):
+    """Rate, window and subset of a prepared dataset; the name (a data_dir folder) encodes them.
+
+    Rate, window and gap limit have no defaults here: they come from `config.data`
+    (configs/default.py), the one place defaults live. `devices` / `positions` select a subset
+    (empty = all); excluded recordings are counted.
+    """
+
+    name: str = ""
+    sample_rate: float
+    window_length: int
+    window_stride: int
+    max_gap_s: float
+    devices: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.sample_rate <= 0 or self.window_length <= 0 or self.window_stride <= 0:
+            raise DataError(
+                f"HARConfig: sample_rate/window_length/window_stride must be > 0, found "
+                f"{self.sample_rate}/{self.window_length}/{self.window_stride}"
+            )
+        if self.max_gap_s < 0:
+            raise DataError(f"HARConfig: max_gap_s must be >= 0, found {self.max_gap_s}")
+        self.devices, self.positions = tuple(self.devices), tuple(self.positions)
+        if not self.name:
+            name = (
+                f"r{self.sample_rate:g}_w{self.window_length}_s{self.window_stride}"
+                f"_g{round(self.max_gap_s * 1000)}ms"
+            ).replace(".", "p")
+            if self.devices:
+                name += "_dev-" + "-".join(_slug(d) for d in sorted(self.devices))
+            if self.positions:
+                name += "_pos-" + "-".join(_slug(p) for p in sorted(self.positions))
+            self.name = name
+
+
+class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of every HAR builder: subclasses write `_recordings` (and set the class attributes).
+
+    Class attributes a subclass sets:
+      CLASS_NAMES: the dataset's own activity names (the `label` ClassLabel, in this order).
+      CHANNELS: CANONICAL_CHANNELS or ACC_CHANNELS (accelerometer-only datasets).
+      SPLITS: official splits (Recording.split selects one); (NO_OFFICIAL_SPLIT,) when none.
+      ARCHIVE_NAME, URL, SHA256: the official archive, found or downloaded by `_archive`
+        (usually `archives.fetch_archive`). MANUAL_DOWNLOAD_INSTRUCTIONS says where to get it.
+      LABEL_MAP: own label -> common label (None = no equivalent); defaults to the map
+        registered in labels.DATASET_LABEL_MAP under the builder's name.
+    Every example is one window; see `_info` for the features.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS: list[HARConfig] = []  # configs are built from arguments, see HARConfig
+    CLASS_NAMES: tuple[str, ...] = ()
+    CHANNELS: tuple[str, ...] = CANONICAL_CHANNELS
+    SPLITS: tuple[str, ...] = (NO_OFFICIAL_SPLIT,)
+    ARCHIVE_NAME: str | None = None
+    URL: str | None = None
+    SHA256: str | None = None
+    LABEL_MAP: Mapping[str, str | None] | None = None
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "See the builder's docstring."
+
+    def __init__(
+        self,
+        *,
+        config: HARConfig,
+        data_dir: str | os.PathLike | None = None,
+        manual_dir: str | os.PathLike | None = None,
+        file_format: str = "array_record",
+        **kwargs,
+    ):
+        self.manual_dir = Path(manual_dir) if manual_dir is not None else None
+        self.report = Report()
+        super().__init__(
+            config=config,
+            data_dir=None if data_dir is None else os.fspath(data_dir),
+            file_format=file_format,
+            **kwargs,
+        )
+        if self.CHANNELS not in (CANONICAL_CHANNELS, ACC_CHANNELS):
+            raise DataError(f"{type(self).__name__}.CHANNELS={self.CHANNELS}: expected canonical")
+        if not self.CLASS_NAMES:
+            raise DataError(f"{type(self).__name__}.CLASS_NAMES is empty")
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls) -> epath.Path:
+        # tfds's own lookup imports `importlib_resources`, which tfds does not declare.
+        return epath.Path(inspect.getfile(cls))
+
+    # --- what a dataset builder writes ------------------------------------------------------
+
+    @abc.abstractmethod
+    def _recordings(self, archive: Path) -> Iterator[Recording]:
+        """Yields every recording of the dataset from the archive (file or directory)."""
+
+    @abc.abstractmethod
+    def _archive(self, dl_manager) -> Path:
+        """The raw data (file or directory), e.g. `archives.fetch_archive(self, accepted)`."""
+
+    # --- tfds plumbing ----------------------------------------------------------------------
+
+    def label_map(self) -> Mapping[str, str | None]:
+        mapping = self.LABEL_MAP
+        if mapping is None:
+            mapping = labels_lib.DATASET_LABEL_MAP.get(self.name)
+        if mapping is None:
+            raise DataError(
+                f"{type(self).__name__}: no label map; set LABEL_MAP or register one under "
+                f"{self.name!r} in harjax.data.labels"
+            )
+        missing = [name for name in self.CLASS_NAMES if name not in mapping]
+        if missing:
+            raise DataError(f"{self.name}: label map has no entry for {missing}")
+        return mapping
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        length, channels = self.builder_config.window_length, len(self.CHANNELS)
+        features = tfds.features.FeaturesDict(
+            {
+                "signal": tfds.features.Tensor(shape=(length, channels), dtype=np.float32),
+                "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
+                "common_label": np.int64,
+                "subject": np.int64,
+                "recording": np.int64,
+                "device": tfds.features.Text(),
+                "position": tfds.features.Text(),
+            }
+        )
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=(self.__doc__ or "").strip().split("\n")[0],
+            features=features,
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _split_generators(self, dl_manager):
+        segments = self._prepare(self._archive(dl_manager))
+        return {split: self._generate_examples(segments, split) for split in self.SPLITS}
+
+    def _prepare(self, archive: Path) -> list[tuple[Recording, list[np.ndarray]]]:
+        """Gap-fills, resamples and checks every recording; fills `self.report` and metadata."""
+        config: HARConfig = self.builder_config
+        report = self.report = Report()
+        mapping = self.label_map()
+        prepared: list[tuple[Recording, list[np.ndarray]]] = []
+        seen: dict[str, str] = {}
+        for recording in self._recordings(archive):
+            report.recordings += 1
+            self._check(recording, seen)
+            if config.devices and recording.device not in config.devices:
+                report.exclude(f"device not in {config.devices}")
+                continue
+            if config.positions and recording.position not in config.positions:
+                report.exclude(f"position not in {config.positions}")
+                continue
+            max_gap = int(round(config.max_gap_s * recording.sample_rate))
+            pieces, gaps = fill_gaps(
+                recording.signal, max_gap_samples=max_gap, source=recording.source
+            )
+            report.add_gaps(gaps)
+            pieces = [
+                resample(p, recording.sample_rate, config.sample_rate).astype(np.float32)
+                for p in pieces
+            ]
+            counts = [
+                num_windows(
+                    len(p), window_length=config.window_length, window_stride=config.window_stride
+                )
+                for p in pieces
+            ]
+            if sum(counts) == 0:
+                report.recordings_too_short.append(recording.recording_id)
+                continue
+            report.segments += sum(c > 0 for c in counts)
+            report.windows += sum(counts)
+            report.windows_per_class[recording.label] = report.windows_per_class.get(
+                recording.label, 0
+            ) + sum(counts)
+            prepared.append((recording, [p for p, c in zip(pieces, counts) if c > 0]))
+        if not prepared:
+            raise DataError(f"{self.name}: no windows from {archive} ({report.summary()})")
+        empty = [name for name in self.CLASS_NAMES if name not in report.windows_per_class]
+        if empty:
+            raise DataError(
+                f"{self.name}: classes {empty} have no windows in {archive} "
+                f"(too short: {report.recordings_too_short[:10]}; {report.summary()})"
+            )
+        subjects = sorted({r.subject for r, _ in prepared}, key=natural_key)
+        recording_ids = sorted({r.recording_id for r, _ in prepared}, key=natural_key)
+        self._subject_index = {name: i for i, name in enumerate(subjects)}
+        self._recording_index = {name: i for i, name in enumerate(recording_ids)}
+        self._common = {name: labels_lib.common_label_index(mapping, name) for name in mapping}
+        self.info.metadata.update(
+            {
+                "subject_names": subjects,
+                "recording_ids": recording_ids,
+                "channels": list(self.CHANNELS),
+                "config": {
+                    "sample_rate": config.sample_rate,
+                    "window_length": config.window_length,
+                    "window_stride": config.window_stride,
+                    "max_gap_s": config.max_gap_s,
+                    "devices": list(config.devices),
+                    "positions": list(config.positions),
+                },
+                "official_split": (
+                    None if self.SPLITS == (NO_OFFICIAL_SPLIT,) else list(self.SPLITS)
+                ),
+                "report": json.loads(json.dumps(report.to_dict())),
+            }
+        )
+        log.info("%s/%s: %s", self.name, config.name, report.summary())
+        return prepared
+
+    def _check(self, recording: Recording, seen: dict[str, str]) -> None:
+        where = recording.source
+        if recording.label not in self.CLASS_NAMES:
+            raise DataError(
+                f"{where}: unknown activity {recording.label!r}; expected one of {self.CLASS_NAMES}"
+            )
+        check_channels(recording.signal, self.CHANNELS, source=where)
+        if not recording.sample_rate > 0:
+            raise DataError(f"{where}: sample_rate must be > 0, found {recording.sample_rate}")
+        if recording.recording_id in seen:
+            raise DataError(
+                f"{where}: recording_id {recording.recording_id!r} already used by "
+                f"{seen[recording.recording_id]}"
+            )
+        seen[recording.recording_id] = where
+        split = recording.split or self.SPLITS[0]
+        if split not in self.SPLITS or (not recording.split and len(self.SPLITS) > 1):
+            raise DataError(f"{where}: split {recording.split!r}; expected one of {self.SPLITS}")
+
+    def _generate_examples(self, prepared, split: str):
+        config: HARConfig = self.builder_config
+        for recording, pieces in prepared:
+            if (recording.split or self.SPLITS[0]) != split:
+                continue
+            rec = self._recording_index[recording.recording_id]
+            base = {
+                "label": recording.label,
+                "common_label": self._common[recording.label],
+                "subject": self._subject_index[recording.subject],
+                "recording": rec,
+                "device": recording.device,
+                "position": recording.position,
+            }
+            for p, piece in enumerate(pieces):
+                chunk = windows(
+                    piece, window_length=config.window_length, window_stride=config.window_stride
+                )
+                for w, window in enumerate(chunk):
+                    yield f"{rec}_{p}_{w}", {**base, "signal": window}
+

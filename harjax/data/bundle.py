@@ -41,29 +41,31 @@ def load_data(config: ml_collections.ConfigDict) -> DataBundle:
     With `label_key='common_label'` windows without a common label (-1) are left out of every
     part of the split, since they have no target in that label space.
     """
-    d = config.data
-    if d.split not in SPLIT_KINDS:
-        raise ValueError(f"config.data.split must be one of {SPLIT_KINDS}, got {d.split!r}")
-    ds = pipeline.load_dataset(
+    data_config = config.data
+    if data_config.split not in SPLIT_KINDS:
+        raise ValueError(
+            f"config.data.split must be one of {SPLIT_KINDS}, got {data_config.split!r}"
+        )
+    dataset = pipeline.load_dataset(
         config.dataset,
-        data_dir=d.data_dir or None,
-        manual_dir=d.manual_dir or None,
-        sample_rate=float(d.sample_rate),
-        window_length=int(d.window_length),
-        window_stride=int(d.window_stride),
-        max_gap_s=float(d.max_gap_s),
-        channels=d.channels,
+        data_dir=data_config.data_dir or None,
+        manual_dir=data_config.manual_dir or None,
+        sample_rate=float(data_config.sample_rate),
+        window_length=int(data_config.window_length),
+        window_stride=int(data_config.window_stride),
+        max_gap_s=float(data_config.max_gap_s),
+        channels=data_config.channels,
     )
     split = splits.dataset_split(
-        ds,
-        val_fraction=float(d.val_fraction),
-        test_fraction=float(d.test_fraction),
-        seed=int(d.split_seed),
-        official=d.split == "official",
+        dataset,
+        val_fraction=float(data_config.val_fraction),
+        test_fraction=float(data_config.test_fraction),
+        seed=int(data_config.split_seed),
+        official=data_config.split == "official",
     )
-    if d.label_key == "common_label":
-        keep = lambda idx: idx[ds.common_labels[idx] >= 0]
+    if data_config.label_key == "common_label":
+        keep = lambda indices: indices[dataset.common_labels[indices] >= 0]
         split = dataclasses.replace(
             split, train=keep(split.train), val=keep(split.val), test=keep(split.test)
         )
-    return DataBundle(ds, split, d.label_key)
+    return DataBundle(dataset, split, data_config.label_key)

@@ -191,8 +191,14 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect_rows(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
-    """One row per finished run of the plan, read back from its directory (the source of truth)."""
-    return [_row(result) for _, result in core.finished_results(planned)]
+    """One row per finished run of the plan, read back from its directory (the source of truth),
+    sorted by variant (plan order), k (`all` last) and seed."""
+    rows = [_row(result) for _, result in core.finished_results(planned)]
+    order = {
+        name: index for index, name in enumerate(dict.fromkeys(r.tags["variant"] for r in planned))
+    }
+    rows.sort(key=lambda r: (order[r["variant"]], tables.shots_key(r["shots"]), r["seed"]))
+    return rows
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:

@@ -17,10 +17,12 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from harjax.data.builder import HARBuilder
 from harjax.data.errors import DataError
+
+if TYPE_CHECKING:  # builder.py imports this module
+    from harjax.data.builder import HARBuilder
 
 log = logging.getLogger(__name__)
 

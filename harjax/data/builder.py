@@ -26,6 +26,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from harjax.data import labels as labels_lib
+from harjax.data.archives import fetch_archive
 from harjax.data.errors import DataError
 from harjax.data.signal import (
     ACC_CHANNELS,
@@ -62,6 +63,15 @@ class Recording:
     device: str = ""  # e.g. "nexus4_1" / "watch"
     position: str = ""  # e.g. "waist", "chest"
     split: str = ""  # official split name (only for datasets that have one, e.g. UCI-HAR)
+
+
+def recording_pieces(
+    pieces: list[np.ndarray], recording_id: str, **fields: Any
+) -> Iterator[Recording]:
+    """One `Recording` per piece of a recording cut at long gaps; ids get `/part{i}` when cut."""
+    for index, piece in enumerate(pieces):
+        part_id = recording_id if len(pieces) == 1 else f"{recording_id}/part{index}"
+        yield Recording(signal=piece, recording_id=part_id, **fields)
 
 
 @dataclasses.dataclass
@@ -159,7 +169,8 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       CHANNELS: CANONICAL_CHANNELS or ACC_CHANNELS (accelerometer-only datasets).
       SPLITS: official splits (Recording.split selects one); (NO_OFFICIAL_SPLIT,) when none.
       ARCHIVE_NAME, URL, SHA256: the official archive, found or downloaded by `_archive`
-        (usually `archives.fetch_archive`). MANUAL_DOWNLOAD_INSTRUCTIONS says where to get it.
+        (`archives.fetch_archive`). MANUAL_DOWNLOAD_INSTRUCTIONS says where to get it.
+      ACCEPTED: the names (files or extracted folders) `_archive` takes from manual_dir.
       LABEL_MAP: own label -> common label (None = no equivalent); defaults to the map
         registered in labels.DATASET_LABEL_MAP under the builder's name.
     Every example is one window; see `_info` for the features.
@@ -174,6 +185,7 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     URL: str | None = None
     SHA256: str | None = None
     LABEL_MAP: Mapping[str, str | None] | None = None
+    ACCEPTED: tuple[str, ...] = ()
     MANUAL_DOWNLOAD_INSTRUCTIONS = "See the builder's docstring."
 
     def __init__(
@@ -210,9 +222,13 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         """Yields every recording of the dataset from the archive (file or directory)."""
 
-    @abc.abstractmethod
     def _archive(self, dl_manager) -> Path:
-        """The raw data (file or directory), e.g. `archives.fetch_archive(self, accepted)`."""
+        """The raw data: the first of `ACCEPTED` in manual_dir, else the download of `URL`.
+
+        Builders whose data comes from elsewhere (a folder, a split download) override it.
+        """
+        del dl_manager
+        return fetch_archive(self, self.ACCEPTED)
 
     # --- tfds plumbing ----------------------------------------------------------------------
 

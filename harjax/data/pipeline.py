@@ -195,25 +195,7 @@ def _index_arrays(builder: HARBuilder, sources: list[Any]) -> dict[str, np.ndarr
         with np.load(path) as cached:
             if np.array_equal(cached["sizes"], sizes):
                 return {k: cached[k] for k in cached.files if k != "sizes"}
-    keys = ("label", "common_label", "subject", "recording")
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "split")}
-    total = int(sizes.sum())
-    with tqdm(total=total, desc="reading window index", disable=total < 20000) as bar:
-        for s, source in enumerate(sources):
-            for start in range(0, len(source), _READ_CHUNK):
-                records = source.__getitems__(range(start, min(start + _READ_CHUNK, len(source))))
-                for key in keys:
-                    columns[key].append(np.asarray([r[key] for r in records], np.int64))
-                columns["split"].append(np.full(len(records), s, np.int64))
-                bar.update(len(records))
-    arrays = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in columns.items()}
-    result = {
-        "labels": arrays["label"],
-        "common_labels": arrays["common_label"],
-        "subjects": arrays["subject"],
-        "recordings": arrays["recording"],
-        "splits": arrays["split"],
-    }
+    result = _read_windows(sources, signals=False, desc="reading window index")
     try:
         tmp = path + ".tmp.npz"
         np.savez(tmp, sizes=sizes, **result)
@@ -225,26 +207,37 @@ def _index_arrays(builder: HARBuilder, sources: list[Any]) -> dict[str, np.ndarr
 
 def _read_everything(sources: list[Any]) -> dict[str, np.ndarray]:
     """One sequential pass that decodes every window: the index arrays plus `signals`."""
+    return _read_windows(sources, signals=True, desc="decoding windows")
+
+
+def _read_windows(sources: list[Any], *, signals: bool, desc: str) -> dict[str, np.ndarray]:
+    """labels/common_labels/subjects/recordings/splits (and `signals`) of every window, read
+    sequentially in chunks; `splits` is the index of the source a window came from."""
     keys = ("label", "common_label", "subject", "recording")
-    columns: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "split", "signal")}
+    columns: dict[str, list[np.ndarray]] = {k: [] for k in (*keys, "split")}
+    stacked: list[np.ndarray] = []
     total = sum(len(s) for s in sources)
-    with tqdm(total=total, desc="decoding windows", disable=total < 20000) as bar:
+    with tqdm(total=total, desc=desc, disable=total < 20000) as bar:
         for s, source in enumerate(sources):
             for start in range(0, len(source), _READ_CHUNK):
                 records = source.__getitems__(range(start, min(start + _READ_CHUNK, len(source))))
                 for key in keys:
                     columns[key].append(np.asarray([r[key] for r in records], np.int64))
-                columns["signal"].append(np.stack([r["signal"] for r in records]))
+                if signals:
+                    stacked.append(np.stack([r["signal"] for r in records]))
                 columns["split"].append(np.full(len(records), s, np.int64))
                 bar.update(len(records))
-    return {
-        "labels": np.concatenate(columns["label"]),
-        "common_labels": np.concatenate(columns["common_label"]),
-        "subjects": np.concatenate(columns["subject"]),
-        "recordings": np.concatenate(columns["recording"]),
-        "splits": np.concatenate(columns["split"]),
-        "signals": np.concatenate(columns["signal"]).astype(np.float32, copy=False),
+    arrays = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in columns.items()}
+    result = {
+        "labels": arrays["label"],
+        "common_labels": arrays["common_label"],
+        "subjects": arrays["subject"],
+        "recordings": arrays["recording"],
+        "splits": arrays["split"],
     }
+    if signals:
+        result["signals"] = np.concatenate(stacked).astype(np.float32, copy=False)
+    return result
 
 
 def _targets(ds: HARDataset, indices: np.ndarray, label_key: str) -> np.ndarray:

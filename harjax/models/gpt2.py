@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from harjax.models.attention import causal_attention, merge_heads, split_heads
-from harjax.models.matmul import KERNEL_INIT, dense
+from harjax.models.causal_lm import CausalLM, token_embedding, untied_lm_head
+from harjax.models.matmul import dense_for, precision
 
 Dtype = Any
 
@@ -120,12 +121,7 @@ class GPT2Attention(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         config = self.config
         width = x.shape[-1]
-        linear = functools.partial(
-            dense,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            accumulate_in_float32=self.accumulate_in_float32,
-        )
+        linear = dense_for(self)
         # c_attn's output columns are [query | key | value], each (heads * head_dim) wide.
         qkv = linear(3 * width, "c_attn")(x)
         query, key, value = (
@@ -157,12 +153,7 @@ class GPT2MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         config = self.config
-        linear = functools.partial(
-            dense,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            accumulate_in_float32=self.accumulate_in_float32,
-        )
+        linear = dense_for(self)
         hidden = linear(config.intermediate_size, "c_fc")(x)
         hidden = _ACTIVATIONS[config.activation_function](hidden)
         out = linear(config.hidden_size, "c_proj")(hidden)
@@ -180,10 +171,9 @@ class GPT2Block(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         eps = self.config.layer_norm_epsilon
-        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
-        attn = GPT2Attention(self.config, self.layer_index, name="attn", **dtypes, **matmul)
+        attn = GPT2Attention(self.config, self.layer_index, name="attn", **precision(self))
         x = x + attn(nn.LayerNorm(eps, name="ln_1", **dtypes)(x), deterministic=deterministic)
-        mlp = GPT2MLP(self.config, name="mlp", **dtypes, **matmul)
+        mlp = GPT2MLP(self.config, name="mlp", **precision(self))
         return x + mlp(nn.LayerNorm(eps, name="ln_2", **dtypes)(x), deterministic=deterministic)
 
 
@@ -198,26 +188,19 @@ class GPT2BlockCollection(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
-            block = GPT2Block(
-                self.config,
-                index,
-                dtype=self.dtype,
-                param_dtype=self.param_dtype,
-                accumulate_in_float32=self.accumulate_in_float32,
-                name=str(index),
-            )
+            block = GPT2Block(self.config, index, name=str(index), **precision(self))
             x = block(x, deterministic=deterministic)
         return x
 
 
-class GPT2Model(nn.Module):
+class GPT2Model(CausalLM):
     """GPT-2 decoder: ``inputs_embeds (B, T, D) -> hidden (B, T, D)`` after ``ln_f``.
 
     ``__call__`` adds the learned positions ``wpe`` (as HF does for ``inputs_embeds``) but never
-    touches ``wte``; so ``init`` with ``__call__`` yields exactly the tree
-    ``load_backbone(..., with_embeddings=False)`` returns. ``embed``/``logits`` (and
-    ``lm_logits`` to initialise everything) exist for verification only.
+    touches ``wte``; ``embed``/``logits``/``lm_logits`` come from ``CausalLM``.
     """
+
+    TOKEN_EMBEDDING = "wte"
 
     config: GPT2Config
     dtype: Dtype = jnp.float32
@@ -227,21 +210,12 @@ class GPT2Model(nn.Module):
     def setup(self):
         config = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        self.wte = nn.Embed(
-            config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
-        )
-        self.wpe = nn.Embed(
-            config.max_position_embeddings, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
-        )
+        self.wte = token_embedding(config.vocab_size, config.hidden_size, dtypes)
+        self.wpe = token_embedding(config.max_position_embeddings, config.hidden_size, dtypes)
         self.drop = nn.Dropout(config.embd_pdrop)
-        self.h = GPT2BlockCollection(
-            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
-        )
+        self.h = GPT2BlockCollection(config, **precision(self))
         self.ln_f = nn.LayerNorm(config.layer_norm_epsilon, **dtypes)
-        if not config.tie_word_embeddings:
-            self.lm_head = nn.Dense(
-                config.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
-            )
+        self.lm_head = untied_lm_head(config, dtypes)
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
         length = inputs_embeds.shape[1]
@@ -253,16 +227,3 @@ class GPT2Model(nn.Module):
         hidden = inputs_embeds.astype(self.dtype) + self.wpe(jnp.arange(length))[None]
         hidden = self.drop(hidden, deterministic=deterministic)
         return self.ln_f(self.h(hidden, deterministic=deterministic))
-
-    def embed(self, input_ids: jax.Array) -> jax.Array:
-        """Token embeddings only; positions are added by ``__call__``."""
-        return self.wte(input_ids)
-
-    def logits(self, hidden: jax.Array) -> jax.Array:
-        if self.config.tie_word_embeddings:
-            return self.wte.attend(hidden)
-        return self.lm_head(hidden)
-
-    def lm_logits(self, input_ids: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        """Token ids -> next-token logits; touches every parameter (use it to ``init`` all)."""
-        return self.logits(self(self.embed(input_ids), deterministic=deterministic))

@@ -10,7 +10,6 @@ intercept ``nn.Dense.__call__`` by module path. No LoRA or HAR code lives here.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any
 
@@ -20,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from harjax.models.attention import causal_attention, merge_heads, split_heads
-from harjax.models.matmul import KERNEL_INIT, dense
+from harjax.models.causal_lm import CausalLM, token_embedding, untied_lm_head
+from harjax.models.matmul import dense_for, precision
 
 Dtype = Any
 
@@ -204,12 +204,7 @@ class LlamaAttention(nn.Module):
         heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
         head_dim = config.head_dim
         bias = config.attention_bias
-        linear = functools.partial(
-            dense,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            accumulate_in_float32=self.accumulate_in_float32,
-        )
+        linear = dense_for(self)
         query = linear(heads * head_dim, "q_proj", use_bias=bias)(x)
         key = linear(kv_heads * head_dim, "k_proj", use_bias=bias)(x)
         value = linear(kv_heads * head_dim, "v_proj", use_bias=bias)(x)
@@ -241,12 +236,7 @@ class LlamaMLP(nn.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         config = self.config
         width, bias = config.intermediate_size, config.mlp_bias
-        linear = functools.partial(
-            dense,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            accumulate_in_float32=self.accumulate_in_float32,
-        )
+        linear = dense_for(self)
         gate = linear(width, "gate_proj", use_bias=bias)(x)
         up = linear(width, "up_proj", use_bias=bias)(x)
         return linear(config.hidden_size, "down_proj", use_bias=bias)(nn.silu(gate) * up)
@@ -262,13 +252,12 @@ class LlamaDecoderLayer(nn.Module):
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         eps = self.config.rms_norm_eps
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        matmul = {"accumulate_in_float32": self.accumulate_in_float32}
         attn_in = RMSNorm(eps, name="input_layernorm", **dtypes)(x)
-        x = x + LlamaAttention(self.config, name="self_attn", **dtypes, **matmul)(
+        x = x + LlamaAttention(self.config, name="self_attn", **precision(self))(
             attn_in, deterministic=deterministic
         )
         mlp_in = RMSNorm(eps, name="post_attention_layernorm", **dtypes)(x)
-        return x + LlamaMLP(self.config, name="mlp", **dtypes, **matmul)(mlp_in)
+        return x + LlamaMLP(self.config, name="mlp", **precision(self))(mlp_in)
 
 
 class LlamaLayerCollection(nn.Module):
@@ -282,24 +271,19 @@ class LlamaLayerCollection(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
         for index in range(self.config.num_layers):
-            layer = LlamaDecoderLayer(
-                self.config,
-                dtype=self.dtype,
-                param_dtype=self.param_dtype,
-                accumulate_in_float32=self.accumulate_in_float32,
-                name=str(index),
-            )
+            layer = LlamaDecoderLayer(self.config, name=str(index), **precision(self))
             x = layer(x, deterministic=deterministic)
         return x
 
 
-class LlamaModel(nn.Module):
+class LlamaModel(CausalLM):
     """LLaMA decoder: ``inputs_embeds (B, T, D) -> hidden (B, T, D)`` after the final RMSNorm.
 
-    ``__call__`` never touches ``embed_tokens``; so ``init`` with ``__call__`` yields exactly the
-    tree ``load_backbone(..., with_embeddings=False)`` returns. ``embed``/``logits`` (and
-    ``lm_logits`` to initialise everything) exist for verification only.
+    ``__call__`` never touches ``embed_tokens``; ``embed``/``logits``/``lm_logits`` come from
+    ``CausalLM``.
     """
+
+    TOKEN_EMBEDDING = "embed_tokens"
 
     config: LlamaConfig
     dtype: Dtype = jnp.float32
@@ -309,30 +293,11 @@ class LlamaModel(nn.Module):
     def setup(self):
         config = self.config
         dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
-        self.embed_tokens = nn.Embed(
-            config.vocab_size, config.hidden_size, embedding_init=KERNEL_INIT, **dtypes
-        )
-        self.layers = LlamaLayerCollection(
-            config, **dtypes, accumulate_in_float32=self.accumulate_in_float32
-        )
+        self.embed_tokens = token_embedding(config.vocab_size, config.hidden_size, dtypes)
+        self.layers = LlamaLayerCollection(config, **precision(self))
         self.norm = RMSNorm(config.rms_norm_eps, **dtypes)
-        if not config.tie_word_embeddings:
-            self.lm_head = nn.Dense(
-                config.vocab_size, use_bias=False, kernel_init=KERNEL_INIT, **dtypes
-            )
+        self.lm_head = untied_lm_head(config, dtypes)
 
     def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
         hidden = inputs_embeds.astype(self.dtype)
         return self.norm(self.layers(hidden, deterministic=deterministic))
-
-    def embed(self, input_ids: jax.Array) -> jax.Array:
-        return self.embed_tokens(input_ids)
-
-    def logits(self, hidden: jax.Array) -> jax.Array:
-        if self.config.tie_word_embeddings:
-            return self.embed_tokens.attend(hidden)
-        return self.lm_head(hidden)
-
-    def lm_logits(self, input_ids: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        """Token ids -> next-token logits; touches every parameter (use it to ``init`` all)."""
-        return self.logits(self(self.embed(input_ids), deterministic=deterministic))

@@ -14,6 +14,7 @@ Use it as `nn.Dense(..., dot_general=dot_general_for(dtype))`; for float32 it is
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -121,3 +122,17 @@ def dense(
         dot_general=dot_general_for(dtype) if accumulate_in_float32 else None,
         name=name,
     )
+
+
+def precision(module: nn.Module) -> dict[str, Any]:
+    """A backbone module's `dtype`, `param_dtype` and `accumulate_in_float32`, for its children."""
+    return {
+        "dtype": module.dtype,
+        "param_dtype": module.param_dtype,
+        "accumulate_in_float32": module.accumulate_in_float32,
+    }
+
+
+def dense_for(module: nn.Module):
+    """`dense` with a backbone module's precision bound: `dense_for(self)(features, name)`."""
+    return functools.partial(dense, **precision(module))

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
+from harjax.data.archives import ArchiveMembers
 from harjax.data.builder import HARBuilder, Recording
 from harjax.data.errors import DataError
 from harjax.data.signal import (
@@ -190,10 +190,6 @@ class Hhar(HARBuilder):
         "recognition.zip) and put it, or the 'Activity recognition exp.zip' inside it, or the "
         "extracted 'Activity recognition exp' folder, into manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, self.ACCEPTED)
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive, nested=("Activity recognition exp.zip",)) as members:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
+from harjax.data.archives import ArchiveMembers
 from harjax.data.builder import HARBuilder, Recording, natural_key
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
@@ -167,10 +167,6 @@ class MotionSense(HARBuilder):
         "Download data/A_DeviceMotion_data.zip from https://github.com/mmalekzadeh/motion-sense "
         "and put it, or the extracted 'A_DeviceMotion_data' folder, into manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, self.ACCEPTED)
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive) as members:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
+from harjax.data.archives import ArchiveMembers
 from harjax.data.builder import HARBuilder, Recording, natural_key
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, split_on_label_change
@@ -100,16 +100,13 @@ class Pamap2(HARBuilder):
     CHANNELS = CANONICAL_CHANNELS
     ARCHIVE_NAME = ARCHIVE_NAME
     URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00231/" + ARCHIVE_NAME
+    ACCEPTED = (ARCHIVE_NAME, UCI_ARCHIVE_NAME, "PAMAP2_Dataset")
     LABEL_MAP = LABEL_MAP
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} (or the repository's {UCI_ARCHIVE_NAME} around it) from "
         "https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring and put it "
         "(or the extracted `PAMAP2_Dataset` folder) into manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, (ARCHIVE_NAME, UCI_ARCHIVE_NAME, "PAMAP2_Dataset"))
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive, nested=(ARCHIVE_NAME,)) as members:

@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.builder import HARBuilder, Recording, natural_key
+from harjax.data.archives import ArchiveMembers
+from harjax.data.builder import HARBuilder, Recording, natural_key, recording_pieces
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, align_streams, nominal_rate
 
@@ -85,6 +85,7 @@ class RealWorld(HARBuilder):
     CHANNELS = CANONICAL_CHANNELS
     ARCHIVE_NAME = ARCHIVE_NAME
     URL = "http://wifo5-14.informatik.uni-mannheim.de/sensor/dataset/realworld2016/" + ARCHIVE_NAME
+    ACCEPTED = (ARCHIVE_NAME, "realworld2016_dataset")
     LABEL_MAP = LABEL_MAP
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} from "
@@ -92,10 +93,6 @@ class RealWorld(HARBuilder):
         f"dataset-realworld/ and put it (or its extracted folder `realworld2016_dataset`) into "
         "manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, (ARCHIVE_NAME, "realworld2016_dataset"))
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive) as members:
@@ -175,17 +172,16 @@ class RealWorld(HARBuilder):
         base = f"proband{subject}/{activity}/{position}"
         if session is not None:
             base += f"/session{session}"
-        for index, piece in enumerate(pieces):
-            yield Recording(
-                signal=piece,
-                sample_rate=rate,
-                label=activity,
-                subject=subject,
-                recording_id=base if len(pieces) == 1 else f"{base}/part{index}",
-                source=source,
-                device=_device(position),
-                position=position,
-            )
+        yield from recording_pieces(
+            pieces,
+            base,
+            sample_rate=rate,
+            label=activity,
+            subject=subject,
+            source=source,
+            device=_device(position),
+            position=position,
+        )
 
     def _read_csv(self, data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
         """(timestamps in s, (n, 3) values) of one CSV; rows with NaN are dropped and counted

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
+from harjax.data.archives import ArchiveMembers
 from harjax.data.builder import HARBuilder, Recording
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
@@ -209,10 +209,6 @@ class UciHar(HARBuilder):
         "smartphones.zip) and put it, or the 'UCI HAR Dataset.zip' inside it, or the extracted "
         "'UCI HAR Dataset' folder, into manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, self.ACCEPTED)
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive, nested=("UCI HAR Dataset.zip",)) as members:

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.builder import HARBuilder, Recording
+from harjax.data.archives import ArchiveMembers
+from harjax.data.builder import HARBuilder, Recording, recording_pieces
 from harjax.data.errors import DataError
 from harjax.data.signal import ACC_CHANNELS, resample_irregular
 
@@ -69,15 +69,12 @@ class Wisdm(HARBuilder):
     CHANNELS = ACC_CHANNELS
     ARCHIVE_NAME = ARCHIVE_NAME
     URL = "https://www.cis.fordham.edu/wisdm/includes/datasets/latest/" + ARCHIVE_NAME
+    ACCEPTED = (ARCHIVE_NAME, "WISDM_ar_v1.1", RAW_NAME)
     LABEL_MAP = LABEL_MAP
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} from https://www.cis.fordham.edu/wisdm/dataset.php and put it "
         f"(or the extracted `WISDM_ar_v1.1` folder, or {RAW_NAME} itself) into manual_dir."
     )
-
-    def _archive(self, dl_manager) -> Path:
-        del dl_manager
-        return fetch_archive(self, (ARCHIVE_NAME, "WISDM_ar_v1.1", RAW_NAME))
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         text, where = _raw_text(archive)
@@ -127,17 +124,16 @@ class Wisdm(HARBuilder):
                 report=self.report,
             )
         base = f"user{user}/{run:03d}_{activity}"
-        for index, piece in enumerate(pieces):
-            yield Recording(
-                signal=piece,
-                sample_rate=SAMPLE_RATE,
-                label=activity,
-                subject=user,
-                recording_id=base if len(pieces) == 1 else f"{base}/part{index}",
-                source=f"{where}:{lines[0]}-{lines[1]}",
-                device=DEVICE,
-                position=POSITION,
-            )
+        yield from recording_pieces(
+            pieces,
+            base,
+            sample_rate=SAMPLE_RATE,
+            label=activity,
+            subject=user,
+            source=f"{where}:{lines[0]}-{lines[1]}",
+            device=DEVICE,
+            position=POSITION,
+        )
 
     def _parse(self, text: str, where: str):
         """Valid records (user, activity, timestamp ns, (x, y, z), line) and repair counts."""

@@ -151,6 +151,11 @@ def _pairs(n: int) -> str:
     return f"{n} pair" if n == 1 else f"{n} pairs"
 
 
+def _number(value: float, digits: int, sign: str = "") -> str:
+    # round, then + 0.0: a rounding-level negative prints as 0.000, not -0.000.
+    return f"{round(value, digits) + 0.0:{sign}.{digits}f}"
+
+
 def _level(level: float) -> str:
     return f"{level * 100:g} %"
 
@@ -167,23 +172,23 @@ def verdict(a: Any, b: Any, interval: Interval, metric_name: str, digits: int = 
 
     def ci(low: float, high: float) -> str:
         return (
-            f"{_level(interval.level)} CI {low:.{digits}f} to {high:.{digits}f}, "
+            f"{_level(interval.level)} CI {_number(low, digits)} to {_number(high, digits)}, "
             f"{_pairs(interval.n)}"
         )
 
     if sign > 0:
         return (
-            f"{a} beats {b} by {interval.mean:.{digits}f} {metric_name} "
+            f"{a} beats {b} by {_number(interval.mean, digits)} {metric_name} "
             f"({ci(interval.low, interval.high)})."
         )
     if sign < 0:
         return (
-            f"{b} beats {a} by {-interval.mean:.{digits}f} {metric_name} "
+            f"{b} beats {a} by {_number(-interval.mean, digits)} {metric_name} "
             f"({ci(-interval.high, -interval.low)})."
         )
     return (
         f"no detectable difference in {metric_name} between {a} and {b} "
-        f"(mean {interval.mean:.{digits}f}, {ci(interval.low, interval.high)})."
+        f"(mean {_number(interval.mean, digits)}, {ci(interval.low, interval.high)})."
     )
 
 
@@ -268,8 +273,12 @@ def comparison_table(
     for group, other, paired, interval in _comparisons(
         rows, metric, compare, reference, others, within, pair_on, level, method, seed, resamples
     ):
-        ci = "—" if interval.n < 2 else f"{interval.low:.{digits}f} to {interval.high:.{digits}f}"
-        mean = "—" if interval.n == 0 else f"{interval.mean:+.{digits}f}"
+        ci = (
+            "—"
+            if interval.n < 2
+            else f"{_number(interval.low, digits)} to {_number(interval.high, digits)}"
+        )
+        mean = "—" if interval.n == 0 else _number(interval.mean, digits, "+")
         lines.append(
             [*group, other, mean, ci, interval.n, paired.unpaired, WORDS[direction(interval)]]
         )

@@ -105,7 +105,9 @@ def confidence_interval(
 
     `t`: mean ± t_{n-1, (1+level)/2} · sd / sqrt(n) (sample sd, quantile from scipy).
     `bootstrap`: percentile bootstrap of the mean, `resamples` draws of n with replacement from
-    `numpy.random.default_rng(seed)`, so the same seed gives the same interval. With n < 2 no
+    `numpy.random.default_rng(seed)`, so the same seed gives the same interval; with few pairs
+    (a handful of seeds) it is too narrow, since n values allow few distinct resamples, so
+    prefer `t` there. With n < 2 no
     spread can be estimated and the bounds are NaN; when all differences are equal the interval
     is degenerate, low = high = mean.
     """
@@ -208,10 +210,25 @@ def _sorted_groups(groups: Sequence[tuple], within: Sequence[str]) -> list[tuple
     return sorted(groups, key=key)
 
 
-def _comparisons(
-    rows, metric, compare, reference, others, within, pair_on, level, method, seed, resamples
-):
-    """(group, other, Paired, Interval) for each group and other, differences other - reference."""
+def comparisons(
+    rows: Sequence[Row],
+    *,
+    metric: str,
+    compare: str = "variant",
+    reference: Any,
+    others: Sequence[Any],
+    within: Sequence[str] = ("shots",),
+    pair_on: Sequence[str] = ("split_seed", "seed"),
+    level: float = 0.95,
+    method: Method = "t",
+    seed: int = 0,
+    resamples: int = 10_000,
+) -> list[tuple[tuple, Any, Paired, Interval]]:
+    """(group, other, Paired, Interval) per group and other variant: differences other - reference.
+
+    Groups are sorted (`shots` by k, `all` last; other columns first-seen), then `others` in the
+    order given; a group where neither ran is left out. The tables, sentences and plot read this.
+    """
     found = {
         other: paired_differences(
             rows,
@@ -225,18 +242,16 @@ def _comparisons(
         for other in others
     }
     groups = list(dict.fromkeys(group for paired in found.values() for group in paired))
+    result = []
     for group in _sorted_groups(groups, within):
         for other in others:
             if group in found[other]:
                 paired = found[other][group]
                 interval = confidence_interval(
-                    paired.differences,
-                    level=level,
-                    method=method,
-                    seed=seed,
-                    resamples=resamples,
+                    paired.differences, level=level, method=method, seed=seed, resamples=resamples
                 )
-                yield group, other, paired, interval
+                result.append((group, other, paired, interval))
+    return result
 
 
 def comparison_table(
@@ -270,8 +285,18 @@ def comparison_table(
         "verdict",
     ]
     lines = []
-    for group, other, paired, interval in _comparisons(
-        rows, metric, compare, reference, others, within, pair_on, level, method, seed, resamples
+    for group, other, paired, interval in comparisons(
+        rows,
+        metric=metric,
+        compare=compare,
+        reference=reference,
+        others=others,
+        within=within,
+        pair_on=pair_on,
+        level=level,
+        method=method,
+        seed=seed,
+        resamples=resamples,
     ):
         ci = (
             "—"
@@ -302,8 +327,18 @@ def verdicts(
 ) -> list[str]:
     """`verdict` of each other variant against `reference`, prefixed by its group ("shots=5: ")."""
     sentences = []
-    for group, other, _, interval in _comparisons(
-        rows, metric, compare, reference, others, within, pair_on, level, method, seed, resamples
+    for group, other, _, interval in comparisons(
+        rows,
+        metric=metric,
+        compare=compare,
+        reference=reference,
+        others=others,
+        within=within,
+        pair_on=pair_on,
+        level=level,
+        method=method,
+        seed=seed,
+        resamples=resamples,
     ):
         where = ", ".join(f"{column}={value}" for column, value in zip(within, group))
         sentence = verdict(other, reference, interval, metric, digits)

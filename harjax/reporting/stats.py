@@ -68,7 +68,7 @@ def paired_differences(
 
     Only rows whose `compare` column is `a` or `b` are read; a group appears when either ran in
     it. Pairs are sorted by their `pair_on` values. The same run twice is an error (as in
-    `tables.group_rows`), and so is a missing or empty `metric`.
+    `tables.group_rows`), and so is a missing, empty or NaN `metric`.
     """
     chosen = [row for row in rows if row.get(compare) in (a, b)]
     runs = group_rows(chosen, [*within, *pair_on], replicate=compare)
@@ -76,7 +76,7 @@ def paired_differences(
     for key, group in runs.items():
         for row in group:
             value = row.get(metric)
-            if value is None:
+            if value is None or math.isnan(float(value)):
                 where = dict(zip((*within, *pair_on, compare), (*key, row[compare])))
                 raise ValueError(f"run {where}: no {metric!r} value; found columns {sorted(row)}")
             side = found.setdefault(key[: len(within)], {a: {}, b: {}})[row[compare]]
@@ -107,9 +107,8 @@ def confidence_interval(
     `bootstrap`: percentile bootstrap of the mean, `resamples` draws of n with replacement from
     `numpy.random.default_rng(seed)`, so the same seed gives the same interval; with few pairs
     (a handful of seeds) it is too narrow, since n values allow few distinct resamples, so
-    prefer `t` there. With n < 2 no
-    spread can be estimated and the bounds are NaN; when all differences are equal the interval
-    is degenerate, low = high = mean.
+    prefer `t` there. With n < 2 no spread can be estimated and the bounds are NaN; when all
+    differences are equal the interval is degenerate, low = high = mean.
     """
     if not 0 < level < 1:
         raise ValueError(f"confidence_interval: level must be in (0, 1), found {level}")

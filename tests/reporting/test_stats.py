@@ -80,6 +80,8 @@ def test_the_same_run_twice_and_a_missing_score_are_errors():
         _paired([*_rows(), _row("random", 5, 0, 0, 0.5)])
     with pytest.raises(ValueError, match="no 'macro_f1' value"):
         _paired([*_rows(), _row("random", 5, 3, 0, None)])
+    with pytest.raises(ValueError, match="no 'macro_f1' value"):
+        _paired([*_rows(), _row("pretrained", 5, 3, 0, math.nan)])
 
 
 @pytest.mark.parametrize("n", [2, 5, 30])

@@ -78,7 +78,7 @@ def paired_differences(
             value = row.get(metric)
             if value is None or math.isnan(float(value)):
                 where = dict(zip((*within, *pair_on, compare), (*key, row[compare])))
-                raise ValueError(f"run {where}: no {metric!r} value; found columns {sorted(row)}")
+                raise ValueError(f"run {where}: no {metric!r} value (found {value!r})")
             side = found.setdefault(key[: len(within)], {a: {}, b: {}})[row[compare]]
             side[key[len(within) :]] = float(value)
     result = {}

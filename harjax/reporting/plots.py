@@ -1,7 +1,8 @@
 """Plots of result rows, one style: bare Agg `Figure`s (no pyplot state, safe in any thread).
 
 `plot_shots` draws macro-F1 against k for any sweep (lines by a series column, optional panels
-by another); `plot_convergence`, `plot_confusion` and `plot_trainable_params` are the few-shot
+by another); `plot_differences` the paired difference from a reference variant with its CI;
+`plot_convergence`, `plot_confusion` and `plot_trainable_params` are the few-shot
 sweep's and the run's other figures.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harjax.reporting.stats import comparisons
 from harjax.reporting.tables import ALL, Row, group_rows, mean_std, ordered, shots_key
 
 
@@ -41,6 +43,22 @@ def _colours(variants: Sequence[str]) -> dict[str, Any]:
     return {variant: palette(index % 10) for index, variant in enumerate(variants)}
 
 
+def _shot_positions(shots: Sequence[Any]) -> tuple[dict[Any, float], bool]:
+    """x of each k (sorted) and whether the axis is categorical (k = 0 present) or log."""
+    numeric = [k for k in shots if k != ALL]
+    if 0 in numeric:
+        return {k: float(i) for i, k in enumerate(shots)}, True
+    return {**{k: float(k) for k in numeric}, ALL: 2.0 * numeric[-1] if numeric else 2.0}, False
+
+
+def _shots_axis(axes, position: Mapping[Any, float], categorical: bool) -> None:
+    if not categorical:
+        axes.set_xscale("log")
+        axes.minorticks_off()
+    axes.set_xticks(list(position.values()), [str(k) for k in position])
+    axes.set_xlabel("shots per class (k" + ("; 0 = zero-shot)" if categorical else ")"))
+
+
 def plot_shots(
     rows: Sequence[Row],
     path: str | os.PathLike,
@@ -60,12 +78,7 @@ def plot_shots(
     groups = group_rows(rows, [*panels, series, "shots"])
     panel_values = list(dict.fromkeys(key[: len(panels)] for key in groups))
     shots = sorted({key[-1] for key in groups}, key=shots_key)
-    numeric = [k for k in shots if k != ALL]
-    categorical = 0 in numeric
-    if categorical:
-        position = {k: float(i) for i, k in enumerate(shots)}
-    else:
-        position = {**{k: float(k) for k in numeric}, ALL: 2.0 * numeric[-1] if numeric else 2.0}
+    position, categorical = _shot_positions(shots)
     names = ordered((key[len(panels)] for key in groups), series_order)
     colours = _colours(names)
     columns = min(3, len(panel_values))
@@ -91,11 +104,7 @@ def plot_shots(
                 label=f"{series} {name}" if panels else name,
             )
             axes.fill_between(x, mean - std, mean + std, color=colours[name], alpha=0.2, lw=0)
-        if not categorical:
-            axes.set_xscale("log")
-            axes.minorticks_off()
-        axes.set_xticks([position[k] for k in shots], [str(k) for k in shots])
-        axes.set_xlabel("shots per class (k" + ("; 0 = zero-shot)" if categorical else ")"))
+        _shots_axis(axes, position, categorical)
         axes.set_ylabel("test macro-F1")
         axes.set_title(
             panel_title(*panel) if panel_title else title, fontsize=9 if panels else None
@@ -259,4 +268,62 @@ def plot_trainable_params(
     axes.set_ylabel("trainable parameters (classical: tree nodes)")
     axes.set_title("Trainable parameters per variant")
     axes.grid(True, axis="y", alpha=0.3)
+    _save(figure, path)
+
+
+def plot_differences(
+    rows: Sequence[Row],
+    path: str | os.PathLike,
+    *,
+    metric: str = "macro_f1",
+    compare: str = "variant",
+    reference: Any,
+    others: Sequence[Any],
+    pair_on: Sequence[str] = ("split_seed", "seed"),
+    level: float = 0.95,
+    method: str = "t",
+    title: str | None = None,
+) -> None:
+    """Paired difference other - reference vs k, one colour per other variant, CI error bars.
+
+    Points are `stats.confidence_interval` of the matched differences at each k (no bar with a
+    single pair); the dashed line is zero, no difference. Variants sit slightly apart at each k
+    so their bars do not overlap.
+    """
+    found = comparisons(
+        rows,
+        metric=metric,
+        compare=compare,
+        reference=reference,
+        others=others,
+        within=("shots",),
+        pair_on=pair_on,
+        level=level,
+        method=method,
+    )
+    position, categorical = _shot_positions(sorted({g[0] for g, *_ in found}, key=shots_key))
+    colours = _colours(list(others))
+    figure = _figure()
+    axes = figure.subplots()
+    for index, other in enumerate(others):
+        points = [(group[0], ci) for group, name, _, ci in found if name == other and ci.n > 0]
+        if not points:
+            continue
+        offset = (index - (len(others) - 1) / 2) * 0.06  # in axis steps (log or categorical)
+        x = np.array(
+            [position[k] + offset if categorical else position[k] * 2**offset for k, _ in points]
+        )
+        mean = np.array([ci.mean for _, ci in points])
+        below = np.nan_to_num(np.array([ci.mean - ci.low for _, ci in points]))
+        above = np.nan_to_num(np.array([ci.high - ci.mean for _, ci in points]))
+        axes.errorbar(
+            x, mean, yerr=[below, above], marker="o", capsize=3, color=colours[other], label=other
+        )
+    axes.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+    _shots_axis(axes, position, categorical)
+    axes.set_ylabel(f"{metric} − {reference} (paired)")
+    level_text = f"{level * 100:g} %"
+    axes.set_title(title or f"Paired difference from {reference}, {level_text} CI ({method})")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
     _save(figure, path)

@@ -69,3 +69,16 @@ def test_convergence_plot_and_seed_mean(tmp_path):
     assert (
         steps_to_fraction(curves[0]["steps"], curves[0]["val_macro_f1"], 0.95) in curves[0]["steps"]
     )
+
+
+def test_difference_plot_is_written(tmp_path):
+    from tests.reporting.test_stats import _rows as paired_rows
+
+    rows = [
+        *paired_rows(),
+        {"variant": "scratch", "shots": 1, "split_seed": 0, "seed": 0, "macro_f1": 0.1},
+    ]
+    plots.plot_differences(
+        rows, tmp_path / "differences.png", reference="random", others=["pretrained", "scratch"]
+    )
+    assert _is_png_of_size(tmp_path / "differences.png", 15_000)

@@ -51,18 +51,28 @@ def make_optimizer(
     Weight decay applies to matrices only (ndim >= 2): decaying norms, biases and scalar scales
     only shrinks them towards values that mean nothing.
 
-    The schedule is `learning_rate` times a peak-1 shape: optax's schedule branches on its peak
-    in Python, and this way the peak may be a traced per-model array (`harjax.batched`).
+    The schedule is `optax.warmup_cosine_decay_schedule(0, learning_rate, ...)` assembled from
+    its parts (linear warm-up joined to a cosine decay with `alpha = end_lr_fraction`), which
+    is the same arithmetic — bit for bit — but never branches on the peak in Python, so the
+    peak may be a traced per-model array (`harjax.batched`).
     """
     warmup_steps = min(warmup_steps, max(num_steps - 1, 0))
-    shape = optax.warmup_cosine_decay_schedule(
-        init_value=0.0 if warmup_steps else 1.0,
-        peak_value=1.0,
-        warmup_steps=warmup_steps,
-        decay_steps=max(num_steps, warmup_steps + 1),
-        end_value=end_lr_fraction,
+    decay_steps = max(num_steps, warmup_steps + 1)
+    schedule = optax.join_schedules(
+        [
+            optax.linear_schedule(
+                init_value=0.0 if warmup_steps else learning_rate,
+                end_value=learning_rate,
+                transition_steps=warmup_steps,
+            ),
+            optax.cosine_decay_schedule(
+                init_value=learning_rate,
+                decay_steps=decay_steps - warmup_steps,
+                alpha=end_lr_fraction,
+            ),
+        ],
+        [warmup_steps],
     )
-    schedule = lambda count: learning_rate * shape(count)
     decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
     chain = []
     if grad_clip:

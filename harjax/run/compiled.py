@@ -78,22 +78,14 @@ class StepCache:
             )
         return self._steps[key]
 
-    def get_batched(
-        self,
-        config: ml_collections.ConfigDict,
-        assembled,
-        num_classes: int,
-        num_channels: int,
-        mesh: Mesh,
-        *,
-        num_models: int,
-        stacked_frozen: bool,
-    ) -> Steps:
+    def get_batched(self, *structure, num_models: int, stacked_frozen: bool) -> Steps:
         """The `harjax.batched` steps for `num_models` models of this structure.
 
-        The learning rate is per-model optimizer state there, so it is not part of the key.
+        `structure` is `get`'s (config, assembled, num_classes, num_channels, mesh). The
+        learning rate is per-model optimizer state there, so it is not part of the key.
         """
-        parts = json.loads(self.key(config, assembled, num_classes, num_channels, mesh))
+        config, assembled, _, _, mesh = structure
+        parts = json.loads(self.key(*structure))
         parts["optim"].pop("learning_rate", None)
         parts.update(num_models=num_models, stacked_frozen=stacked_frozen)
         key = "batched:" + json.dumps(parts, sort_keys=True)

@@ -130,6 +130,7 @@ def train_and_evaluate(
     trainable tree (see `InitTrainable`); with `config.train.num_steps = 0` the run only
     evaluates it (zero-shot transfer).
     """
+    check_config(config, zero_steps=init_trainable is not None)  # before the data loads
     workdir = Path(workdir)
     data = load_data(config) if data is None else data
     train_idx = data.split.train if train_indices is None else np.asarray(train_indices, np.int64)

@@ -292,6 +292,8 @@ def main() -> None:
         results["memory"] = _run("bench.memory", ["--steps", "2"] if q else [], tmp)
         comp_args = ["--shots", "1,5", "--steps", "2"] if q else []
         results["compiles"] = _run("bench.compiles", comp_args, tmp)
+        sweep_args = ["--quick"] if q else []
+        results["sweep_throughput"] = _run("bench.sweep_throughput", sweep_args, tmp)
         fastest = min(
             entry["median"]
             for data in results["vs_pytorch"]["shapes"].values()

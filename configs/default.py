@@ -78,4 +78,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.log_every = 10
     c.train.checkpoint_every = 100
     c.train.max_eval_windows = 0  # validation windows per eval (0 = all); a seeded subsample
+    # A sweep trains up to this many runs that share one program (same shapes and schedule;
+    # seeds, learning rates, k-shot windows and frozen weights may differ) as one batched
+    # program (`harjax.run.group`); 1 = one model per program, the sequential loop.
+    c.train.models_per_program = 8
     return c

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from harjax import lora
+from harjax import lora, precision
 from harjax.models.har import HARModel
 from harjax.models.llama import LlamaConfig, LlamaModel
 from harjax.models.projection import ProjectionConfig
@@ -46,6 +46,8 @@ class Assembled:
     backbone_spec: str
     backbone_hash: str  # content hash of the frozen backbone; checked on checkpoint restore
     family: str | None
+    # {'name': the compute dtype used, 'reason': why}: 'auto' resolved by capability.
+    compute_dtype: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def param_counts(self) -> dict[str, float]:
         trainable = lora.count_params(self.trainable)
@@ -66,6 +68,15 @@ def dtype_from_name(name: str) -> jnp.dtype:
         return {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}[name]
     except KeyError:
         raise ValueError(f"dtype must be float32, bfloat16 or float16, got {name!r}") from None
+
+
+def resolve_compute_dtype(name: str) -> dict[str, str]:
+    """`backbone.dtype` as run: {'name', 'reason'}; 'auto' asks `precision.resolve_compute_dtype`
+    (bfloat16 where the device multiplies it natively, else float32)."""
+    if name == "float16":  # not a capability choice: taken as asked
+        return {"name": name, "reason": "float16 requested"}
+    resolved, reason = precision.resolve_compute_dtype(name)
+    return {"name": resolved, "reason": reason}
 
 
 def projection_config(config: ml_collections.ConfigDict) -> ProjectionConfig:
@@ -138,7 +149,8 @@ def assemble(
     variant = config.model.variant
     if variant not in NEURAL_VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; expected one of {NEURAL_VARIANTS}")
-    compute_dtype = dtype_from_name(config.backbone.dtype)
+    resolved_dtype = resolve_compute_dtype(str(config.backbone.dtype))
+    compute_dtype = dtype_from_name(resolved_dtype["name"])
     adapters = lora_config(config)
     family, spec, module, loaded = None, "none", None, None
     if variant in ("pretrained", "random"):
@@ -215,4 +227,5 @@ def assemble(
         backbone_spec=spec,
         backbone_hash=backbone_hash,
         family=family,
+        compute_dtype=resolved_dtype,
     )

@@ -97,3 +97,17 @@ def test_compile_counter_counts_one_compile_per_shape():
         bench_probe_fn(jnp.ones(n)).block_until_ready()
     counter.active = False
     assert counter.snapshot().get("bench_probe_fn") == 2
+
+
+def test_sweep_throughput_quick_mode_runs_both_paths(harjax_env, monkeypatch):
+    from bench import sweep_throughput
+
+    for key in ("HARJAX_CACHE", "HARJAX_DATA_DIR"):
+        monkeypatch.setenv(key, harjax_env[key])
+    results = sweep_throughput.run(quick=True)
+    assert results["num_models"] == 4
+    assert results["sequential"]["models_per_second"] > 0
+    assert results["batched"]["models_per_second"] > 0
+    # The same runs trained both ways end with the same validation scores.
+    assert results["max_final_val_f1_difference"] < 1e-6
+    assert results["same_best_step_fraction"] == 1.0

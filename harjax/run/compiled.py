@@ -15,7 +15,7 @@ from typing import Any
 import ml_collections
 from jax.sharding import Mesh
 
-from harjax import lora, train
+from harjax import batched, lora, train
 
 
 @dataclasses.dataclass
@@ -75,5 +75,41 @@ class StepCache:
                     label_smoothing=float(config.optim.label_smoothing),
                 ),
                 eval_step=train.make_eval_step(assembled.model, assembled.lora_config, mesh=mesh),
+            )
+        return self._steps[key]
+
+    def get_batched(self, *structure, num_models: int, stacked_frozen: bool) -> Steps:
+        """The `harjax.batched` steps for `num_models` models of this structure.
+
+        `structure` is `get`'s (config, assembled, num_classes, num_channels, mesh). The
+        learning rate is per-model optimizer state there, so it is not part of the key.
+        """
+        config, assembled, _, _, mesh = structure
+        parts = json.loads(self.key(*structure))
+        parts["optim"].pop("learning_rate", None)
+        parts.update(num_models=num_models, stacked_frozen=stacked_frozen)
+        key = "batched:" + json.dumps(parts, sort_keys=True)
+        if key not in self._steps:
+            optim = config.optim
+            optimizer = batched.make_batched_optimizer(
+                num_steps=int(config.train.num_steps),
+                warmup_steps=int(optim.warmup_steps),
+                weight_decay=float(optim.weight_decay),
+                grad_clip=float(optim.grad_clip) or None,
+            )
+            model, adapters = assembled.model, assembled.lora_config
+            self._steps[key] = Steps(
+                optimizer=optimizer,
+                train_step=batched.make_batched_train_step(
+                    model,
+                    optimizer,
+                    adapters,
+                    mesh=mesh,
+                    label_smoothing=float(optim.label_smoothing),
+                    stacked_frozen=stacked_frozen,
+                ),
+                eval_step=batched.make_batched_eval_step(
+                    model, adapters, mesh=mesh, stacked_frozen=stacked_frozen, shared_batch=False
+                ),
             )
         return self._steps[key]

@@ -66,8 +66,11 @@ def fingerprint(
     init: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    config = config.to_dict()
+    # How many runs share a program changes the wall time, not the run: not fingerprinted.
+    config.get("train", {}).pop("models_per_program", None)
     payload = {
-        "config": config.to_dict(),
+        "config": config,
         "data": data_identity(data),
         "train_windows": array_digest(np.asarray(train_indices, np.int64)),
         "init": dict(init or {}),

@@ -130,25 +130,13 @@ def train_and_evaluate(
     trainable tree (see `InitTrainable`); with `config.train.num_steps = 0` the run only
     evaluates it (zero-shot transfer).
     """
-    check_config(config, zero_steps=init_trainable is not None)
+    check_config(config, zero_steps=init_trainable is not None)  # before the data loads
     workdir = Path(workdir)
     data = load_data(config) if data is None else data
     train_idx = data.split.train if train_indices is None else np.asarray(train_indices, np.int64)
-    expected = fingerprints.fingerprint(
-        config,
-        data,
-        train_idx,
-        init=None if init_trainable is None else init_trainable.identity(),
-        tags=tags,
-    )
-    if overwrite:
-        if fingerprints.is_used(workdir) and fingerprints.recorded(workdir) != expected:
-            fingerprints.discard(workdir)
-    fingerprints.check(workdir, expected)
-    finished = read_result(workdir)
+    expected, finished = open_run(config, workdir, data, train_idx, init_trainable, tags, overwrite)
     if finished is not None:
         return finished
-    workdir.mkdir(parents=True, exist_ok=True)
     try:
         steps = StepCache() if steps is None else steps
         return _train(
@@ -170,7 +158,103 @@ def train_and_evaluate(
         raise
 
 
-def _base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any]:
+def open_run(config, workdir: Path, data, train_idx, init_trainable, tags, overwrite):
+    """(expected fingerprint, finished result or None) after checking config and directory.
+
+    A directory of another run is refused (or discarded with `overwrite`); the directory of an
+    unfinished run exists afterwards.
+    """
+    check_config(config, zero_steps=init_trainable is not None)
+    expected = fingerprints.fingerprint(
+        config,
+        data,
+        train_idx,
+        init=None if init_trainable is None else init_trainable.identity(),
+        tags=tags,
+    )
+    if overwrite:
+        if fingerprints.is_used(workdir) and fingerprints.recorded(workdir) != expected:
+            fingerprints.discard(workdir)
+    fingerprints.check(workdir, expected)
+    finished = read_result(workdir)
+    if finished is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    return expected, finished
+
+
+def run_stats(data, train_idx, init_trainable):
+    """Normalisation statistics from the windows this run trains on, never from val/test."""
+    if init_trainable is not None and init_trainable.stats is not None:
+        return init_trainable.stats
+    return compute_stats(data.dataset, train_idx)
+
+
+def assemble_run(config, data, backbone, init_trainable, workdir):
+    """(assembled, initial trainable tree) of one neural run, seeded by `config.seed`."""
+    assembled = assemble.assemble(
+        config,
+        num_classes=len(data.class_names),
+        num_channels=data.dataset.num_channels,
+        rng=jax.random.key(int(config.seed)),
+        backbone=backbone,
+    )
+    if init_trainable is None:
+        return assembled, assembled.trainable
+    if init_trainable.backbone_hash != assembled.backbone_hash:
+        raise BackboneMismatchError(
+            f"{workdir}: init_trainable from {init_trainable.source or 'caller'} was trained "
+            f"on a backbone with hash {init_trainable.backbone_hash}, this run's backbone "
+            f"{assembled.backbone_spec!r} has hash {assembled.backbone_hash}"
+        )
+    return assembled, start_from(assembled.trainable, init_trainable)
+
+
+def initial_meta(assembled) -> dict[str, Any]:
+    """A run's checkpointed bookkeeping before its first step."""
+    return {
+        "iterator": None,
+        "curve": [],
+        "best_step": 0,
+        "best_score": -1.0,
+        "train_seconds": 0.0,
+        "backbone_spec": assembled.backbone_spec,
+        "backbone_hash": assembled.backbone_hash,
+    }
+
+
+def state_rng(config) -> jax.Array:
+    """The dropout key a run's train state starts from."""
+    return jax.random.key_data(jax.random.key(int(config.seed) + 1))
+
+
+def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
+    """The result record of a trained neural run (the sequential and the group loop)."""
+    counts = assembled.param_counts()
+    curve_steps = [s for s, _ in meta["curve"]]
+    curve_values = [v for _, v in meta["curve"]]
+    return make_result(
+        {
+            **base,
+            "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
+            "compute_dtype": assembled.compute_dtype,
+            "test": test,
+            "accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
+            "best_step": meta["best_step"],
+            "best_val_macro_f1": meta["best_score"],
+            "steps_to_95": evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "trainable_fraction": counts["fraction"],
+            "train_seconds": meta["train_seconds"],
+            "num_steps": num_steps,
+        },
+        tags,
+    )
+
+
+def base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any]:
     return {
         "variant": config.model.variant,
         "dataset": config.dataset,
@@ -191,52 +275,22 @@ def _train(
 ):
     variant = config.model.variant
     class_names = data.class_names
-    # Normalisation statistics from the windows this run trains on, never from val/test.
-    if init_trainable is not None and init_trainable.stats is not None:
-        stats = init_trainable.stats
-    else:
-        stats = compute_stats(data.dataset, train_idx)
+    stats = run_stats(data, train_idx, init_trainable)
     if variant == "classical":
-        base = _base_fields(config, data, train_idx, stats, init_trainable)
-        _start(workdir, config, expected, stats)
+        base = base_fields(config, data, train_idx, stats, init_trainable)
+        start_run(workdir, config, expected, stats)
         return _train_classical(config, workdir, data, train_idx, base, tags)
 
     train_config = config.train
     mesh = train.data_mesh()
-    assembled = assemble.assemble(
-        config,
-        num_classes=len(class_names),
-        num_channels=data.dataset.num_channels,
-        rng=jax.random.key(int(config.seed)),
-        backbone=backbone,
-    )
-    initial = assembled.trainable
-    if init_trainable is not None:
-        if init_trainable.backbone_hash != assembled.backbone_hash:
-            raise BackboneMismatchError(
-                f"{workdir}: init_trainable from {init_trainable.source or 'caller'} was trained "
-                f"on a backbone with hash {init_trainable.backbone_hash}, this run's backbone "
-                f"{assembled.backbone_spec!r} has hash {assembled.backbone_hash}"
-            )
-        initial = start_from(assembled.trainable, init_trainable)
-    counts = assembled.param_counts()
+    assembled, initial = assemble_run(config, data, backbone, init_trainable, workdir)
     compiled = steps.get(config, assembled, len(class_names), data.dataset.num_channels, mesh)
     rep = train.replicated(mesh)
     frozen = jax.device_put(assembled.frozen, rep)
-    state = train.create_train_state(
-        jax.random.key_data(jax.random.key(int(config.seed) + 1)), initial, compiled.optimizer
-    )
+    state = train.create_train_state(state_rng(config), initial, compiled.optimizer)
     # A copy: the step donates the state's buffers, which would otherwise delete `best` too.
     best = jax.tree.map(jnp.copy, initial)
-    meta: dict[str, Any] = {
-        "iterator": None,
-        "curve": [],
-        "best_step": 0,
-        "best_score": -1.0,
-        "train_seconds": 0.0,
-        "backbone_spec": assembled.backbone_spec,
-        "backbone_hash": assembled.backbone_hash,
-    }
+    meta = initial_meta(assembled)
     batches = pipeline.train_batches(
         data.dataset,
         train_idx,
@@ -251,8 +305,8 @@ def _train(
     if start:  # restored (and shape-checked) before anything of this invocation is written
         state, best, meta = checkpointer.restore(state, best, backbone_hash=assembled.backbone_hash)
         batches.set_state(meta["iterator"])
-    base = _base_fields(config, data, train_idx, stats, init_trainable)
-    _start(workdir, config, expected, stats)
+    base = base_fields(config, data, train_idx, stats, init_trainable)
+    start_run(workdir, config, expected, stats)
     if jax.process_index() == 0:
         print(assembled.describe(), flush=True)
     state = jax.device_put(state, rep)
@@ -304,33 +358,13 @@ def _train(
         compiled.eval_step, best, frozen, data, data.split.test, stats, eval_batch_size, mesh
     )
     test = evaluate.classification_metrics(labels, predictions, class_names)
-    curve_steps = [s for s, _ in meta["curve"]]
-    curve_values = [v for _, v in meta["curve"]]
     log.write(num_steps, "test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
     log.close()
-    result = make_result(
-        {
-            **base,
-            "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
-            "test": test,
-            "accuracy": test["accuracy"],
-            "macro_f1": test["macro_f1"],
-            "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
-            "best_step": meta["best_step"],
-            "best_val_macro_f1": meta["best_score"],
-            "steps_to_95": evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
-            "trainable_params": counts["trainable"],
-            "total_params": counts["total"],
-            "trainable_fraction": counts["fraction"],
-            "train_seconds": meta["train_seconds"],
-            "num_steps": num_steps,
-        },
-        tags,
-    )
+    result = neural_result(base, assembled, test, meta, num_steps, tags)
     return write_result(workdir, result)
 
 
-def _start(workdir: Path, config, expected, stats) -> None:
+def start_run(workdir: Path, config, expected, stats) -> None:
     """The run's first writes, after every check passed: fingerprint, config, statistics."""
     fingerprints.record(workdir, expected)
     write_json(workdir / "config.json", config.to_dict())
@@ -361,6 +395,7 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
         {
             **base,
             "backbone": {"spec": "none", "hash": "none"},
+            "compute_dtype": {"name": "float64", "reason": "classical baseline (numpy)"},
             "test": test,
             "accuracy": test["accuracy"],
             "macro_f1": test["macro_f1"],

@@ -28,6 +28,7 @@ RESULT_KEYS = (
     "stats",
     "init_from",
     "backbone",
+    "compute_dtype",
     "test",
     "accuracy",
     "macro_f1",

@@ -26,6 +26,7 @@ from harjax.data.bundle import DataBundle
 from harjax.reporting.tables import ALL
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
+from harjax.run.group import group_key, train_group
 from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
 from harjax.run.validate import check_config
@@ -183,25 +184,69 @@ class Sweep:
         write_json(self.workdir / "config.json", {**config.to_dict(), "sweep": dict(extra)})
 
     def run(self, planned: Sequence[PlannedRun], *, after_each: Callable[[], None]) -> None:
+        """Trains the unfinished runs, up to `train.models_per_program` of one program at a time.
+
+        Runs with one `group.group_key` (they differ only in seed, learning rate, k-shot windows
+        or frozen weights) train together as one batched program (`group.train_group`), in
+        groups of at most the first run's `models_per_program`; the others, and groups of one,
+        run in the sequential loop. Every run still has its own directory, result and progress
+        line; `after_each` runs after each group.
+        """
         total = len(planned)
-        for index, run in enumerate(planned, 1):
-            state = "done" if (run.directory / RESULT_FILE).exists() else "run"
-            self.say(f"[{index}/{total}] {state} {run.label}")
-            init = run.init() if callable(run.init) else run.init
-            train_and_evaluate(
-                run.config,
-                run.directory,
-                data=run.data,
-                train_indices=run.train_indices,
-                backbone=self.backbones.get(run.config),
-                progress=self.progress,
-                tags=run.tags,
-                init_trainable=init,
-                steps=self.steps,
-                overwrite=self.overwrite,
-            )
+        for members in program_groups(planned):
+            for index, run in members:
+                state = "done" if (run.directory / RESULT_FILE).exists() else "run"
+                self.say(f"[{index}/{total}] {state} {run.label}")
+            runs = [run for _, run in members]
+            if len(runs) > 1:
+                train_group(
+                    runs,
+                    backbones=self.backbones,
+                    progress=self.progress,
+                    overwrite=self.overwrite,
+                    steps=self.steps,
+                )
+            else:
+                run = runs[0]
+                init = run.init() if callable(run.init) else run.init
+                train_and_evaluate(
+                    run.config,
+                    run.directory,
+                    data=run.data,
+                    train_indices=run.train_indices,
+                    backbone=self.backbones.get(run.config),
+                    progress=self.progress,
+                    tags=run.tags,
+                    init_trainable=init,
+                    steps=self.steps,
+                    overwrite=self.overwrite,
+                )
             if jax.process_index() == 0:
                 after_each()
+
+
+def program_groups(planned: Sequence[PlannedRun]) -> list[list[tuple[int, PlannedRun]]]:
+    """The runs (with their 1-based plan index) in groups that train as one program.
+
+    Runs of one `group_key` — anywhere in the plan — fill groups of at most
+    `train.models_per_program` (the first such run's) in plan order; groups are ordered by
+    their first run. A run without a key, `models_per_program` 1, or a multi-process job
+    gives groups of one (the sequential loop).
+    """
+    groups: list[list[tuple[int, PlannedRun]]] = []
+    open_groups: dict[str, list[tuple[int, PlannedRun]]] = {}
+    for index, run in enumerate(planned, 1):
+        cap = int(run.config.train.get("models_per_program", 1))
+        key = group_key(run) if cap > 1 and jax.process_count() == 1 else None
+        if key is None:
+            groups.append([(index, run)])
+            continue
+        members = open_groups.get(key)
+        if members is None or len(members) >= int(members[0][1].config.train.models_per_program):
+            members = open_groups[key] = []
+            groups.append(members)
+        members.append((index, run))
+    return groups
 
 
 def finished_results(planned: Sequence[PlannedRun]) -> list[tuple[PlannedRun, dict[str, Any]]]:

@@ -92,15 +92,18 @@ def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     assert "pretrained" in (out / "results.md").read_text()
 
     # Kill the sweep with SIGKILL while a run is mid-way (a checkpoint exists, no result yet).
+    # Two models per program: the tables are rewritten after each group, so the run killed is
+    # in the third group (pretrained k2 and k=all of seed 1) and two groups have finished.
     killed = tmp_path / "killed"
+    grouped = [*_fewshot_args(killed, tiny_llama_dir), "--config.train.models_per_program", "2"]
     process = subprocess.Popen(
-        _fewshot_args(killed, tiny_llama_dir),
+        grouped,
         cwd=ROOT,
         env=harjax_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    target = killed / "runs" / "pretrained" / "k2_seed0"
+    target = killed / "runs" / "pretrained" / "k2_seed1"
     deadline = time.time() + 400
     try:
         while time.time() < deadline and process.poll() is None:
@@ -116,7 +119,7 @@ def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     # The tables of a killed sweep say they are partial.
     partial = (killed / "results.md").read_text()
     assert "of 12 runs complete** — this table is partial" in partial
-    resumed = _run(_fewshot_args(killed, tiny_llama_dir), harjax_env)
+    resumed = _run(grouped, harjax_env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _metric_rows(killed / "results.csv") == rows
     assert "All 12 runs complete." in (killed / "results.md").read_text()

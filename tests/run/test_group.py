@@ -1,0 +1,159 @@
+"""The batched group runner equals the sequential loop, per run, and resumes like it."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from harjax.run import group, loop
+from harjax.sweeps import core
+from tests.run.test_loop import _config, data, env  # noqa: F401  (fixtures)
+
+COMPARED = ("val_curve", "best_step", "accuracy", "macro_f1", "best_val_macro_f1")
+
+
+def _planned(tmp_path, data, tiny_llama_dir, name, settings, steps=8):  # noqa: F811
+    runs = []
+    for index, (seed, rate, shots, variant) in enumerate(settings):
+        config = _config(tiny_llama_dir, variant=variant, steps=steps)
+        config.seed = seed
+        config.optim.learning_rate = rate
+        runs.append(
+            core.PlannedRun(
+                directory=tmp_path / name / f"run{index}",
+                config=config,
+                data=data,
+                train_indices=core.training_windows(data, shots, seed),
+                tags={"seed": seed, "shots": shots},
+                label=f"run{index}",
+            )
+        )
+    return runs
+
+
+def _sequential(runs):
+    return [
+        loop.train_and_evaluate(
+            run.config,
+            run.directory,
+            data=run.data,
+            train_indices=run.train_indices,
+            progress=False,
+            tags=run.tags,
+        )
+        for run in runs
+    ]
+
+
+def _assert_close(batched_results, sequential_results):
+    for got, want in zip(batched_results, sequential_results, strict=True):
+        assert got["val_curve"]["steps"] == want["val_curve"]["steps"]
+        np.testing.assert_allclose(
+            got["val_curve"]["macro_f1"], want["val_curve"]["macro_f1"], atol=1e-6
+        )
+        for key in ("best_step", "accuracy", "macro_f1"):
+            assert got[key] == pytest.approx(want[key], abs=1e-6), key
+        assert got.keys() == want.keys()
+        assert got["tags"] == want["tags"]
+
+
+SETTINGS = [(0, 2e-3, 5, "pretrained"), (1, 5e-3, "all", "pretrained"), (2, 1e-3, 5, "random")]
+
+
+def test_group_equals_sequential_loop_per_model(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    runs = _planned(tmp_path, data, tiny_llama_dir, "group", SETTINGS)
+    backbones = core.BackboneCache()
+    batched_results = group.train_group(runs, backbones=backbones, progress=False)
+    sequential = _sequential(_planned(tmp_path, data, tiny_llama_dir, "seq", SETTINGS))
+    _assert_close(batched_results, sequential)
+    for run in runs:
+        for name in (
+            "metrics.json",
+            "fingerprint.json",
+            "config.json",
+            "stats.json",
+            "metrics.jsonl",
+            "confusion.png",
+        ):
+            assert (run.directory / name).exists(), name
+        assert sorted(p.name for p in (run.directory / "checkpoints").iterdir()) == ["4", "8"]
+    # A group only reads finished runs back.
+    again = group.train_group(runs, backbones=backbones, progress=False)
+    assert again == batched_results
+
+
+def test_per_model_learning_rates_are_used(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    same = [(0, 1e-3, 5, "pretrained"), (0, 3e-2, 5, "pretrained")]
+    first, second = group.train_group(
+        _planned(tmp_path, data, tiny_llama_dir, "lr", same),
+        backbones=core.BackboneCache(),
+        progress=False,
+    )
+    # Same seed and windows: only the learning rate differs, so the runs must.
+    assert first["val_curve"] != second["val_curve"] or first["macro_f1"] != second["macro_f1"]
+    sequential = _sequential(_planned(tmp_path, data, tiny_llama_dir, "lr_seq", same))
+    _assert_close([first, second], sequential)
+
+
+def test_killed_group_resumes_each_run_from_its_own_checkpoint(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    settings = SETTINGS[:2] + [(3, 2e-3, 5, "pretrained")]
+    full = group.train_group(
+        _planned(tmp_path, data, tiny_llama_dir, "full", settings, steps=12),
+        backbones=core.BackboneCache(),
+        progress=False,
+    )
+    runs = _planned(tmp_path, data, tiny_llama_dir, "part", settings, steps=12)
+    group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    # Run 0 finished; run 1 killed after its step-8 checkpoint; run 2 after step 4.
+    (runs[1].directory / "metrics.json").unlink()
+    shutil.rmtree(runs[1].directory / "checkpoints" / "12")
+    (runs[2].directory / "metrics.json").unlink()
+    shutil.rmtree(runs[2].directory / "checkpoints" / "12")
+    shutil.rmtree(runs[2].directory / "checkpoints" / "8")
+    finished = (runs[0].directory / "metrics.json").stat().st_mtime_ns
+    resumed = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    assert (runs[0].directory / "metrics.json").stat().st_mtime_ns == finished
+    _assert_close(resumed, full)
+
+
+def test_group_checkpoints_resume_in_the_sequential_loop(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    settings = SETTINGS[:2]
+    runs = _planned(tmp_path, data, tiny_llama_dir, "mixed", settings, steps=12)
+    full = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    for run in runs:
+        (run.directory / "metrics.json").unlink()
+        shutil.rmtree(run.directory / "checkpoints" / "12")
+    _assert_close(_sequential(runs), full)
+
+
+def test_sweep_groups_by_program_and_models_per_program_one_is_sequential(
+    tmp_path,
+    data,  # noqa: F811
+    tiny_llama_dir,
+):
+    settings = SETTINGS + [(0, 2e-3, 5, "classical")]
+    runs = _planned(tmp_path, data, tiny_llama_dir, "plan", settings)
+    for run in runs:
+        run.config.train.models_per_program = 2
+    groups = [[index for index, _ in members] for members in core.program_groups(runs)]
+    assert groups == [[1, 2], [3], [4]]
+    for run in runs:
+        run.config.train.models_per_program = 1
+    assert [len(members) for members in core.program_groups(runs)] == [1, 1, 1, 1]
+    # models_per_program is not part of a run's identity: results of either mode are reused.
+    assert runs[0].fingerprint()["config"]["train"].get("models_per_program") is None
+
+
+def test_auto_dtype_is_resolved_and_recorded(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    from harjax import precision
+
+    runs = _planned(tmp_path, data, tiny_llama_dir, "auto", SETTINGS[:2], steps=4)
+    for run in runs:
+        run.config.backbone.dtype = "auto"
+    results = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    name, reason = precision.resolve_compute_dtype("auto")
+    for result in results:
+        assert result["compute_dtype"] == {"name": name, "reason": reason}
+    config = _config(tiny_llama_dir, steps=4)
+    result = loop.train_and_evaluate(config, tmp_path / "seq_f32", data=data, progress=False)
+    assert result["compute_dtype"] == {"name": "float32", "reason": "float32 requested"}

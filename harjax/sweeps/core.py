@@ -26,6 +26,7 @@ from harjax.data.bundle import DataBundle
 from harjax.reporting.tables import ALL
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
+from harjax.run.environment import describe
 from harjax.run.group import group_key, train_group
 from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
@@ -267,3 +268,26 @@ def others_on_disk(workdir: Path, planned: Sequence[PlannedRun], pattern: str) -
         for path in workdir.glob(f"{pattern}/{RESULT_FILE}")
         if path.parent.resolve() not in mine
     )
+
+
+def warning_lines(planned: Sequence[PlannedRun]) -> list[str]:
+    """results.md lines for the class-coverage warnings of the finished runs (none: no lines)."""
+    found: dict[str, list[str]] = {}
+    for run, result in finished_results(planned):
+        for warning in result.get("warnings") or []:
+            found.setdefault(warning, []).append(run.label)
+    if not found:
+        return []
+    lines = [
+        f"- {warning} ({len(labels)} run{'s' if len(labels) > 1 else ''}, e.g. {labels[0]})"
+        for warning, labels in found.items()
+    ]
+    return ["Warnings (classes a run cannot learn or is not scored on):", "", *lines, ""]
+
+
+def machine_lines(planned: Sequence[PlannedRun]) -> list[str]:
+    """results.md lines naming every machine the finished runs were measured on."""
+    machines = dict.fromkeys(
+        describe(result["environment"]) for _, result in finished_results(planned)
+    )
+    return [f"Machine: {machine}" for machine in machines] + [""]

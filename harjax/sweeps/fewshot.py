@@ -28,7 +28,6 @@ import ml_collections
 
 from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
-from harjax.run.environment import describe
 from harjax.run.loop import VARIANTS
 from harjax.run.validate import check_config
 from harjax.sweeps import core
@@ -317,17 +316,6 @@ def _curves(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
     return curves
 
 
-def _warnings(planned: Sequence[core.PlannedRun]) -> list[str]:
-    found: dict[str, list[str]] = {}
-    for run, result in core.finished_results(planned):
-        for warning in result.get("warnings") or []:
-            found.setdefault(warning, []).append(run.label)
-    return [
-        f"- {warning} ({len(labels)} run{'s' if len(labels) > 1 else ''}, e.g. {labels[0]})"
-        for warning, labels in found.items()
-    ]
-
-
 def write_reports(
     workdir: str | Path, planned: Sequence[core.PlannedRun], variants: Sequence[Variant]
 ) -> None:
@@ -340,9 +328,7 @@ def write_reports(
     tables.write_csv(rows, workdir / "results.csv", COLUMNS)
     text = ["# Few-shot results", "", tables.completeness(len(rows), len(planned)), ""]
     text += [summary_table(rows, order), winners(rows, order)]
-    warnings = _warnings(planned)
-    if warnings:
-        text += ["Warnings (classes a run cannot learn or is not scored on):", "", *warnings, ""]
+    text += core.warning_lines(planned)
     others = core.others_on_disk(workdir, planned, "runs/*/*")
     if others:
         text += [
@@ -351,10 +337,7 @@ def write_reports(
             f"{', '.join(str(p.relative_to(workdir)) for p in others[:3])}.",
             "",
         ]
-    machines = dict.fromkeys(
-        describe(result["environment"]) for _, result in core.finished_results(planned)
-    )
-    text += [f"Machine: {machine}" for machine in machines] + [""]
+    text += core.machine_lines(planned)
     (workdir / "results.md").write_text("\n".join(text))
     plots.plot_shots(
         rows,

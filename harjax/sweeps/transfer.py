@@ -336,7 +336,9 @@ def write_reports(workdir: str | os.PathLike, planned: Sequence[core.PlannedRun]
         return
     folds_info = [json.loads(p.read_text()) for p in sorted(workdir.glob("folds/*/fold.json"))]
     tables.write_csv(rows, workdir / "results.csv", COLUMNS)
-    (workdir / "results.md").write_text(summary_markdown(rows, folds_info, len(planned)))
+    notes = core.warning_lines(planned) + core.machine_lines(planned)
+    text = summary_markdown(rows, folds_info, len(planned)) + "\n" + "\n".join(notes)
+    (workdir / "results.md").write_text(text)
     plots.plot_shots(
         rows,
         workdir / "transfer.png",

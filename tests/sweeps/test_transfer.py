@@ -147,6 +147,7 @@ def test_pretraining_then_k_shot_rows_for_both_inits(sweep, data):
     assert len((workdir / "results.csv").read_text().splitlines()) == 1 + len(rows)
     markdown = (workdir / "results.md").read_text()
     assert "| 0 | sources | 1 |" in markdown and "Gain of pre-training" in markdown
+    assert "All 5 runs complete." in markdown and "Machine: " in markdown
     assert (workdir / "transfer.png").stat().st_size > 0
     fold_dir = workdir / "folds" / sweep["folds"][0].name
     pretrain = json.loads((fold_dir / "pretrain" / "metrics.json").read_text())

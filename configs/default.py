@@ -32,7 +32,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.backbone = ml_collections.ConfigDict()
     c.backbone.spec = "smollm2-135m"
     c.backbone.num_layers = 4  # layers kept (GPT4TS keeps 6 of GPT-2's 12)
-    c.backbone.dtype = "float32"  # compute dtype: 'bfloat16' on accelerators
+    # Compute dtype: 'auto' = bfloat16 where the device multiplies it natively (TPU, GPUs with
+    # compute capability >= 8, CPUs with AVX512_BF16/AMX), else float32 (measured: bf16 is
+    # 1.6x faster than f32 on an AVX512_BF16 EPYC, 1.35x slower on an AVX2-only one).
+    c.backbone.dtype = "auto"
     c.backbone.param_dtype = "float32"  # storage of the frozen weights
 
     c.model = ml_collections.ConfigDict()

@@ -11,6 +11,7 @@ def tiny_config(variant: str = "random", window_length: int = 32) -> ml_collecti
     c = get_config()
     c.data.window_length = window_length
     c.model.variant = variant
+    c.backbone.dtype = "float32"  # 'auto' differs between CPU kinds; tests compare exact numbers
     c.model.head_dropout = 0.0
     c.model.d_model_none = 16
     c.projection.kernel_sizes = (3, 5)

@@ -39,23 +39,33 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.backbone.param_dtype = "float32"  # storage of the frozen weights
 
     c.model = ml_collections.ConfigDict()
-    c.model.variant = "pretrained"  # pretrained | random | none | scratch | classical
+    c.model.variant = "pretrained"  # pretrained | random | shuffled | none | scratch | classical
+    # random/shuffled: 'matched' = per-tensor moments (random) / permutation (shuffled) of the
+    # pretrained tensors; 'init' = random only, the architecture's std-0.02 init (before issue 10)
+    c.model.random_weights = "matched"
     c.model.pooling = "mean"
     c.model.head_dropout = 0.1
     c.model.tune_norms = False
     c.model.d_model_none = 128  # width of the 'none' variant (no backbone)
+    c.model.readout_layers = ()  # () = last layer; else 0-based layer indices, concatenated
+    c.model.final_norm = True  # apply the backbone's final norm to the layers read
+    c.model.skip_first_token = False  # leave the first (attention-sink) position out of 'mean'
+    c.model.standardize_features = False  # per-feature z-score, statistics fixed at init
 
     c.projection = ml_collections.ConfigDict()
     c.projection.kernel_sizes = (3, 5, 9)
     c.projection.channels = 32
     c.projection.strides = (2, 2)
     c.projection.output_scale_init = 1.0
+    c.projection.calibrate = "none"  # 'none' | 'embedding_rms' (output RMS = token embeddings')
+    c.projection.norm = "channel"  # 'channel' (LayerNorm per step) | 'time' (keeps amplitude)
+    c.projection.magnitude_channels = False  # append |acc|, |gyro| as input channels
 
     c.lora = ml_collections.ConfigDict()
     c.lora.rank = 8
     c.lora.alpha = 16.0
     c.lora.dropout = 0.0
-    c.lora.targets = ""  # '' -> the family's default attention projections
+    c.lora.targets = ""  # '' | 'attention' | 'attention+mlp' (family presets) | a regex
 
     c.scratch = ml_collections.ConfigDict()
     c.scratch.num_layers = 2

@@ -5,7 +5,10 @@ the projection, LoRA adapters beside the backbone's kernels, and the decision of
 
 Variants (`config.model.variant`):
   pretrained  frozen pretrained backbone + LoRA (the method)
-  random      same architecture and LoRA, randomly initialised frozen weights (referee ablation 1)
+  random      same architecture and LoRA; every frozen tensor drawn i.i.d. normal with the
+              pretrained tensor's own mean and std (`model.random_weights` 'matched'; 'init' =
+              the architecture's std-0.02 init, as before), see `harjax.controls`
+  shuffled    same, the pretrained tensors with their entries permuted within each tensor
   none        projection + pooling + head, no backbone
   scratch     a small LLaMA-style transformer trained from scratch, every parameter trainable
 (`classical` — features + ExtraTrees — is not a neural model; see `harjax.classical`.)
@@ -20,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from harjax import lora, precision
+from harjax import calibration, controls, lora, precision
 from harjax.models.har import HARModel
 from harjax.models.llama import LlamaConfig, LlamaModel
 from harjax.models.projection import ProjectionConfig
@@ -28,12 +31,15 @@ from harjax.tree import flatten_params
 from harjax.weights.common import check_params, content_hash
 
 Params = dict[str, Any]
-NEURAL_VARIANTS = ("pretrained", "random", "none", "scratch")
+NEURAL_VARIANTS = ("pretrained", "random", "shuffled", "none", "scratch")
+#: Variants that need the pretrained backbone loaded.
+BACKBONE_VARIANTS = ("pretrained", *controls.CONTROL_VARIANTS)
 
 # What trains besides LoRA: the projection and the head, always.
 _ALWAYS_TRAINABLE = [r"^projection/", r"^head_norm/", r"^head/", r"/lora/"]
-# Optional LayerNorm tuning: the backbone's own norm scales/biases.
-_BACKBONE_NORMS = r"^backbone/.*(ln_1|ln_2|ln_f|layernorm|/norm)/"
+# Optional LayerNorm tuning: the backbone's own norm scales/biases, the final norm included
+# (GPT-2 ln_1/ln_2/ln_f, LLaMA input_/post_attention_layernorm and norm).
+_BACKBONE_NORMS = r"^backbone/(.*/)?(ln_1|ln_2|ln_f|\w*layernorm|norm)/"
 
 
 @dataclasses.dataclass
@@ -48,6 +54,14 @@ class Assembled:
     family: str | None
     # {'name': the compute dtype used, 'reason': why}: 'auto' resolved by capability.
     compute_dtype: dict[str, str] = dataclasses.field(default_factory=dict)
+    # projection.calibrate: {'target_rms', 'rms_before', 'output_scale'} (jax scalars), else None
+    calibration: dict[str, Any] | None = None
+
+    def calibration_record(self) -> dict[str, float] | None:
+        """The calibration figures as floats, for metrics.json."""
+        if self.calibration is None:
+            return None
+        return {key: float(value) for key, value in self.calibration.items()}
 
     def param_counts(self) -> dict[str, float]:
         trainable = lora.count_params(self.trainable)
@@ -86,6 +100,8 @@ def projection_config(config: ml_collections.ConfigDict) -> ProjectionConfig:
         channels=int(projection.channels),
         strides=tuple(int(stride) for stride in projection.strides),
         output_scale_init=float(projection.output_scale_init),
+        norm=str(projection.norm),
+        magnitude_channels=bool(projection.magnitude_channels),
     )
 
 
@@ -140,11 +156,15 @@ def assemble(
     num_channels: int,
     rng: jax.Array,
     backbone=None,
+    calibration_signal: jax.Array | None = None,
 ) -> Assembled:
     """Model + (trainable, frozen) trees for `config.model.variant`.
 
     `backbone` may be a pre-loaded `harjax.weights.Backbone` (sweeps load it once and reuse it);
     otherwise it is loaded from `config.backbone.spec` when the variant needs it.
+    `calibration_signal` (B, window_length, C), e.g. a batch of normalised training windows, is
+    what `projection.calibrate` and `model.standardize_features` measure at init; without it,
+    `harjax.calibration.calibration_signal` (seeded N(0, 1) windows).
     """
     variant = config.model.variant
     if variant not in NEURAL_VARIANTS:
@@ -153,7 +173,7 @@ def assemble(
     compute_dtype = dtype_from_name(resolved_dtype["name"])
     adapters = lora_config(config)
     family, spec, module, loaded = None, "none", None, None
-    if variant in ("pretrained", "random"):
+    if variant in BACKBONE_VARIANTS:
         if backbone is None:
             from harjax.weights import load_backbone
 
@@ -181,25 +201,62 @@ def assemble(
         backbone=module,
         pooling=config.model.pooling,
         head_dropout=float(config.model.head_dropout),
+        readout_layers=tuple(int(index) for index in config.model.readout_layers),
+        final_norm=bool(config.model.final_norm),
+        skip_first_token=bool(config.model.skip_first_token),
+        standardize_features=bool(config.model.standardize_features),
         dtype=compute_dtype,
     )
     input_shape = (1, int(config.data.window_length), num_channels)
+    # fold_in, not a wider split: the projection/head/LoRA draws stay those of earlier runs.
     init_rng, lora_rng = jax.random.split(rng)
+    control_rng, signal_rng = jax.random.fold_in(rng, 1), jax.random.fold_in(rng, 2)
     init_full, init_without_backbone, shapes = _initializers(model, input_shape)
-    if variant == "pretrained":
+    if loaded is not None:
         check_params(
             {p: tuple(v.shape) for p, v in flatten_params(loaded).items()},
             {p: tuple(v.shape) for p, v in flatten_params(shapes["backbone"]).items()},
             source=f"backbone {spec!r}",
         )
+    if variant == "pretrained" or (
+        variant in controls.CONTROL_VARIANTS and config.model.random_weights == "matched"
+    ):
         params = init_without_backbone(init_rng)
-        params["backbone"] = loaded
+        params["backbone"] = (
+            loaded
+            if variant == "pretrained"
+            else controls.control_backbone(variant, loaded, control_rng)
+        )
     else:
         params = init_full(init_rng)
-        if variant == "random":
+        if variant in controls.CONTROL_VARIANTS:  # random_weights 'init': the module's own init
+            if variant == "shuffled":
+                raise ValueError("model.variant 'shuffled' needs model.random_weights 'matched'")
             params["backbone"] = jax.tree.map(
                 lambda x, ref: x.astype(ref.dtype), params["backbone"], loaded
             )
+
+    record = None
+    needs_signal = config.projection.calibrate != "none" or config.model.standardize_features
+    if needs_signal and calibration_signal is None:
+        calibration_signal = calibration.calibration_signal(
+            signal_rng, int(config.data.window_length), num_channels
+        )
+    if config.projection.calibrate == "embedding_rms":
+        target, _ = calibration.embedding_rms(backbone if variant in BACKBONE_VARIANTS else None)
+        params["projection"], record = calibration.calibrate_projection(
+            model.projection,
+            d_model,
+            compute_dtype,
+            params["projection"],
+            calibration_signal,
+            target,
+        )
+    if config.model.standardize_features:
+        # Statistics of the model at init (LoRA is the identity then), fixed from here on.
+        features = model.apply({"params": params}, calibration_signal, return_features=True)
+        params["feature_mean"] = features.mean(axis=0)
+        params["feature_std"] = jnp.sqrt(features.var(axis=0) + 1e-6)
     if "backbone" in params and adapters.rank > 0:
         params["backbone"] = lora.add_lora(
             lora_rng, params["backbone"], adapters, adapters.target_regex(family)
@@ -211,13 +268,12 @@ def assemble(
     elif config.model.tune_norms:
         patterns.append(_BACKBONE_NORMS)
     trainable, frozen = lora.split_params(params, lora.trainable_predicate(patterns))
-    backbone_hash = (
-        backbone.content_hash
-        if variant == "pretrained"
-        else content_hash(frozen)
-        if frozen
-        else "none"
-    )
+    if variant == "pretrained":
+        backbone_hash = backbone.content_hash
+    elif "backbone" in frozen:  # a drawn backbone: the hash of what was drawn
+        backbone_hash = content_hash({"backbone": frozen["backbone"]})
+    else:
+        backbone_hash = "none"
     return Assembled(
         model=model,
         trainable=trainable,
@@ -228,4 +284,5 @@ def assemble(
         backbone_hash=backbone_hash,
         family=family,
         compute_dtype=resolved_dtype,
+        calibration=record,
     )

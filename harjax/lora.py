@@ -41,6 +41,18 @@ DEFAULT_TARGETS = {
     "gpt2": r"(^|/)h/\d+/attn/(c_attn|c_proj)$",
     "llama": r"(^|/)layers/\d+/self_attn/(q_proj|k_proj|v_proj|o_proj)$",
 }
+#: Named target presets (`lora.targets`): '' or 'attention' = DEFAULT_TARGETS; any other value
+#: is a regex.
+TARGET_PRESETS = {
+    "attention": DEFAULT_TARGETS,
+    "attention+mlp": {
+        "gpt2": r"(^|/)h/\d+/(attn/(c_attn|c_proj)|mlp/(c_fc|c_proj))$",
+        "llama": (
+            r"(^|/)layers/\d+/(self_attn/(q_proj|k_proj|v_proj|o_proj)"
+            r"|mlp/(gate_proj|up_proj|down_proj))$"
+        ),
+    },
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +66,7 @@ class LoraConfig:
     rank: int
     alpha: float
     dropout: float
-    targets: str | None = None  # regex; None -> DEFAULT_TARGETS[backbone family]
+    targets: str | None = None  # a TARGET_PRESETS name or a regex; None -> DEFAULT_TARGETS
     accumulate_in_float32: bool = True
 
     @property
@@ -62,11 +74,12 @@ class LoraConfig:
         return self.alpha / self.rank if self.rank else 0.0
 
     def target_regex(self, family: str) -> str:
-        if self.targets:
+        if self.targets and self.targets not in TARGET_PRESETS:
             return self.targets
-        if family not in DEFAULT_TARGETS:
-            raise ValueError(f"no default LoRA targets for backbone family {family!r}")
-        return DEFAULT_TARGETS[family]
+        preset = TARGET_PRESETS[self.targets or "attention"]
+        if family not in preset:
+            raise ValueError(f"no LoRA target preset for backbone family {family!r}")
+        return preset[family]
 
 
 def _iter_dense_scopes(tree: Mapping, prefix: str = "") -> Iterator[tuple[str, Mapping]]:

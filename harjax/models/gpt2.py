@@ -186,11 +186,16 @@ class GPT2BlockCollection(nn.Module):
     accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool = True, return_hidden_states: bool = False
+    ) -> jax.Array | tuple[jax.Array, ...]:
+        """The last layer's output, or every layer's (``return_hidden_states``), in order."""
+        hidden_states = []
         for index in range(self.config.num_layers):
             block = GPT2Block(self.config, index, name=str(index), **precision(self))
             x = block(x, deterministic=deterministic)
-        return x
+            hidden_states.append(x)
+        return tuple(hidden_states) if return_hidden_states else x
 
 
 class GPT2Model(CausalLM):
@@ -217,7 +222,11 @@ class GPT2Model(CausalLM):
         self.ln_f = nn.LayerNorm(config.layer_norm_epsilon, **dtypes)
         self.lm_head = untied_lm_head(config, dtypes)
 
-    def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self, inputs_embeds: jax.Array, *, deterministic: bool = True, return_hidden_states=False
+    ) -> jax.Array | tuple[jax.Array, tuple[jax.Array, ...]]:
+        """Hidden states after ``ln_f``; with ``return_hidden_states`` also every block's output
+        (before ``ln_f``; apply it with ``final_norm``) as ``(hidden, per_layer)``."""
         length = inputs_embeds.shape[1]
         if length > self.config.max_position_embeddings:
             raise ValueError(
@@ -226,4 +235,9 @@ class GPT2Model(CausalLM):
             )
         hidden = inputs_embeds.astype(self.dtype) + self.wpe(jnp.arange(length))[None]
         hidden = self.drop(hidden, deterministic=deterministic)
-        return self.ln_f(self.h(hidden, deterministic=deterministic))
+        per_layer = self.h(hidden, deterministic=deterministic, return_hidden_states=True)
+        output = self.ln_f(per_layer[-1])
+        return (output, per_layer) if return_hidden_states else output
+
+    def final_norm(self, hidden: jax.Array) -> jax.Array:
+        return self.ln_f(hidden)

@@ -269,11 +269,16 @@ class LlamaLayerCollection(nn.Module):
     accumulate_in_float32: bool = True  # bf16/f16 matmuls (see harjax.models.matmul.dense)
 
     @nn.compact
-    def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self, x: jax.Array, *, deterministic: bool = True, return_hidden_states: bool = False
+    ) -> jax.Array | tuple[jax.Array, ...]:
+        """The last layer's output, or every layer's (``return_hidden_states``), in order."""
+        hidden_states = []
         for index in range(self.config.num_layers):
             layer = LlamaDecoderLayer(self.config, name=str(index), **precision(self))
             x = layer(x, deterministic=deterministic)
-        return x
+            hidden_states.append(x)
+        return tuple(hidden_states) if return_hidden_states else x
 
 
 class LlamaModel(CausalLM):
@@ -298,6 +303,15 @@ class LlamaModel(CausalLM):
         self.norm = RMSNorm(config.rms_norm_eps, **dtypes)
         self.lm_head = untied_lm_head(config, dtypes)
 
-    def __call__(self, inputs_embeds: jax.Array, *, deterministic: bool = True) -> jax.Array:
+    def __call__(
+        self, inputs_embeds: jax.Array, *, deterministic: bool = True, return_hidden_states=False
+    ) -> jax.Array | tuple[jax.Array, tuple[jax.Array, ...]]:
+        """Final-normed hidden states; with ``return_hidden_states`` also every layer's output
+        (before the final norm; apply it with ``final_norm``) as ``(hidden, per_layer)``."""
         hidden = inputs_embeds.astype(self.dtype)
-        return self.norm(self.layers(hidden, deterministic=deterministic))
+        per_layer = self.layers(hidden, deterministic=deterministic, return_hidden_states=True)
+        output = self.norm(per_layer[-1])
+        return (output, per_layer) if return_hidden_states else output
+
+    def final_norm(self, hidden: jax.Array) -> jax.Array:
+        return self.norm(hidden)

@@ -62,6 +62,7 @@ from harjax.run.result import write_result
 _SAME_PROGRAM = {
     "pretrained": "pretrained",
     "random": "pretrained",
+    "shuffled": "pretrained",
     "none": "none",
     "scratch": "scratch",
 }

@@ -29,6 +29,7 @@ RESULT_KEYS = (
     "init_from",
     "backbone",
     "compute_dtype",
+    "calibration",
     "test",
     "accuracy",
     "macro_f1",

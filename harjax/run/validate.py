@@ -61,6 +61,16 @@ def _positive_ints(value: Any) -> str | None:
     return None
 
 
+def _integers(value: Any) -> str | None:
+    if not isinstance(value, list | tuple) or not all(_integer(v) for v in value):
+        return f"must be a (possibly empty) list of integers, found {value!r}"
+    return None
+
+
+def _boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be True or False, found {value!r}"
+
+
 _RULES: dict[str, Callable[[Any], str | None]] = {
     "seed": _at_least(0),
     "data.sample_rate": _positive,
@@ -76,13 +86,21 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "backbone.num_layers": _at_least(0),
     "backbone.dtype": _one_of("auto", "float32", "bfloat16", "float16"),
     "backbone.param_dtype": _one_of("float32", "bfloat16", "float16"),
-    "model.variant": _one_of("pretrained", "random", "none", "scratch", "classical"),
+    "model.variant": _one_of("pretrained", "random", "shuffled", "none", "scratch", "classical"),
+    "model.random_weights": _one_of("matched", "init"),
+    "model.readout_layers": _integers,
+    "model.final_norm": _boolean,
+    "model.skip_first_token": _boolean,
+    "model.standardize_features": _boolean,
     "model.head_dropout": _fraction,
     "model.d_model_none": _at_least(1),
     "projection.kernel_sizes": _positive_ints,
     "projection.channels": _at_least(1),
     "projection.strides": _positive_ints,
     "projection.output_scale_init": _positive,
+    "projection.calibrate": _one_of("none", "embedding_rms"),
+    "projection.norm": _one_of("channel", "time"),
+    "projection.magnitude_channels": _boolean,
     "lora.rank": _at_least(0),
     "lora.alpha": _positive,
     "lora.dropout": _fraction,
@@ -170,7 +188,13 @@ def problems(config: ml_collections.ConfigDict, *, zero_steps: bool = False) -> 
                 f"config.scratch.hidden_size {config.scratch.hidden_size} is not divisible by "
                 f"config.scratch.num_heads {config.scratch.num_heads}"
             )
-    if config.model.variant in ("pretrained", "random"):
+    if (
+        not found
+        and config.model.variant == "shuffled"
+        and config.model.random_weights != "matched"
+    ):
+        found.append("config.model.variant 'shuffled' needs config.model.random_weights 'matched'")
+    if config.model.variant in ("pretrained", "random", "shuffled"):
         problem = _backbone_problem(str(config.backbone.spec))
         if problem:
             found.append(f"config.backbone.spec: {problem}")

@@ -19,6 +19,7 @@ import numpy as np
 
 from harjax import assemble
 from harjax.checkpoint import RunCheckpointer
+from harjax.controls import CONTROL_VARIANTS
 from harjax.data.normalization import Stats
 from harjax.run.result import read_result
 from harjax.tree import flatten_params, unflatten_params
@@ -94,9 +95,12 @@ def trainable_template(config, *, num_classes: int, num_channels: int, backbone=
     Built under `jax.eval_shape`, so a pretrained backbone is not copied and nothing random is
     drawn; the hash comes from `assemble` itself, so there is one rule for it.
     """
-    if config.model.variant == "random":
-        # The random backbone's hash is over its drawn values, which eval_shape cannot see.
-        raise ValueError("trainable_template: a 'random' backbone has no hash without its values")
+    if config.model.variant in CONTROL_VARIANTS:
+        # A control backbone's hash is over its drawn values, which eval_shape cannot see.
+        raise ValueError(
+            f"trainable_template: a {config.model.variant!r} backbone has no hash without its "
+            "values"
+        )
     found: dict[str, str] = {}
 
     def build():

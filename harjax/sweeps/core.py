@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from harjax.assemble import BACKBONE_VARIANTS
 from harjax.data import sampling
 from harjax.data.bundle import DataBundle
 from harjax.reporting.tables import ALL
@@ -32,8 +33,6 @@ from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
 from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable
-
-BACKBONE_VARIANTS = ("pretrained", "random")
 
 
 def slug(text: str) -> str:
@@ -97,7 +96,7 @@ class BackboneCache:
 
     def get(self, config: ml_collections.ConfigDict):
         """The frozen backbone `config` needs, or None for variants without one."""
-        if config.model.variant not in BACKBONE_VARIANTS:
+        if config.model.variant not in BACKBONE_VARIANTS:  # pretrained and its controls
             return None
         key = self.key(config)
         if key not in self._loaded:

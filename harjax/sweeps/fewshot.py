@@ -34,7 +34,7 @@ from harjax.sweeps import core
 
 BASE_VARIANTS = VARIANTS
 # The method first, then its ablations, then the baselines it has to beat.
-DEFAULT_VARIANT_ORDER = ("pretrained", "random", "none", "scratch", "classical")
+DEFAULT_VARIANT_ORDER = ("pretrained", "random", "shuffled", "none", "scratch", "classical")
 COLUMNS = (
     "variant",
     "shots",

@@ -81,7 +81,13 @@ def _metric_rows(path):
 def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     tmp_path, harjax_env, tiny_llama_dir
 ):
-    straight = _run(_fewshot_args(tmp_path / "straight", tiny_llama_dir), harjax_env)
+    # Two models per program in both sweeps: a program's float sums depend on how many models
+    # it holds, so "the same table" compares the same grouping (groups finish as a whole, so a
+    # resumed sweep re-forms exactly the groups it had not finished).
+    per_program = ["--config.train.models_per_program", "2"]
+    straight = _run(
+        [*_fewshot_args(tmp_path / "straight", tiny_llama_dir), *per_program], harjax_env
+    )
     assert straight.returncode == 0, straight.stderr[-3000:]
     out = tmp_path / "straight"
     for name in ("results.csv", "results.md", "shots.png", "convergence.png", "params.png"):
@@ -95,7 +101,7 @@ def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     # Two models per program: the tables are rewritten after each group, so the run killed is
     # in the third group (pretrained k2 and k=all of seed 1) and two groups have finished.
     killed = tmp_path / "killed"
-    grouped = [*_fewshot_args(killed, tiny_llama_dir), "--config.train.models_per_program", "2"]
+    grouped = [*_fewshot_args(killed, tiny_llama_dir), *per_program]
     process = subprocess.Popen(
         grouped,
         cwd=ROOT,

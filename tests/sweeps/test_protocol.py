@@ -160,6 +160,7 @@ def sweep_config(tmp_path_factory, tiny_llama_dir):
     config = tiny_config("pretrained")
     config.dataset = spec
     config.backbone.spec = str(tiny_llama_dir)
+    config.backbone.num_layers = 1
     config.data.window_stride = 32
     config.data.val_fraction = 0.34
     config.data.test_fraction = 0.34

@@ -68,14 +68,16 @@ def plot_shots(
     panels: Sequence[str] = (),
     panel_title=None,
     title: str = "Test macro-F1 (mean ± std over seeds)",
+    replicate: str = "seed",
 ) -> None:
     """Macro-F1 vs k, one line per `series` value: mean over seeds, shaded ± sample std.
 
     With only positive k the x axis is logarithmic (1, 5, 10, 50 spread evenly) and `all` sits
     one step right of the largest k (2x it); when k = 0 (zero-shot) is present the axis is
     categorical. `panels` (columns, e.g. source and target) gives one panel per value.
+    `replicate` is the column that tells the runs of one point apart (`tables.group_rows`).
     """
-    groups = group_rows(rows, [*panels, series, "shots"])
+    groups = group_rows(rows, [*panels, series, "shots"], replicate=replicate)
     panel_values = list(dict.fromkeys(key[: len(panels)] for key in groups))
     shots = sorted({key[-1] for key in groups}, key=shots_key)
     position, categorical = _shot_positions(shots)

@@ -1,26 +1,34 @@
-"""k-shot sweeps: shots x seeds x variants, resumable, with tables and plots.
+"""k-shot sweeps: variants x settings x subject splits x seeds x shots, resumable, with tables,
+paired comparisons and plots.
 
     WORKDIR/
       config.json                the resolved base config and the sweep's command
-      runs/<variant>/k<k>_seed<s>/   one run directory per run (`harjax.run.loop`)
-      results.csv                one row per finished run of this command
-      results.md                 mean ± std per variant and k, steps to 95 % of final val
-                                 macro-F1, who wins at each k, the machine, warnings
-      shots.png, convergence.png, params.png
+      runs/<variant>[/split<s>][/lr<lr> | /trees<n>]/k<k>_seed<seed>/   one directory per run
+                                 (`harjax.run.loop`); the split part only with several split
+                                 seeds, the setting part only when the variant's grid has
+                                 several values — a default sweep keeps runs/<variant>/k<k>_seed<s>
+      results.csv                one row per finished run of this command, `selected` marking
+                                 the runs of the setting chosen on validation
+      results.md                 mean ± std per variant and k (chosen settings), the settings'
+                                 validation scores, paired differences against pretrained with
+                                 95 % intervals and their verdicts, the machine, warnings
+      shots.png, convergence.png, params.png, differences.png
 
-Every run's training subset is `sampling.k_shot(train split, k, seed)` — nested across k for a
-seed, so a curve over k measures the value of more labels, not the luck of the draw — or the
-whole training split for k = `all`. Validation and test subjects are the same for every run.
-Rerunning the same command skips finished runs and resumes the unfinished one from its
-checkpoint; a rerun with another config refuses (or, with `overwrite`, discards the stale runs).
+Every run's training subset is `sampling.k_shot(train split, k, seed)` of its split — nested
+across k for a seed, so a curve over k measures the value of more labels, not the luck of the
+draw — or the whole training split for k = `all`. Each split seed is a different subject-
+disjoint split (`config.data.split_seed`); for one split and seed every variant and setting sees
+the same subjects and the same draw, which is what the paired comparisons pair on. How settings
+are chosen and compared: `harjax.sweeps.protocol`. Rerunning the same command skips finished
+runs and resumes the unfinished one from its checkpoint; a rerun with another config refuses
+(or, with `overwrite`, discards the stale runs).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,7 @@ from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
 from harjax.run.loop import VARIANTS
 from harjax.run.validate import check_config
-from harjax.sweeps import core
+from harjax.sweeps import core, protocol
 
 BASE_VARIANTS = VARIANTS
 # The method first, then its ablations, then the baselines it has to beat.
@@ -44,6 +52,14 @@ COLUMNS = (
     "trainable_params",
     "train_seconds",
     "steps_to_95",
+)
+# Written after COLUMNS; not required when reading, so results.csv of older sweeps still reads.
+PROTOCOL_COLUMNS = (
+    "split_seed",
+    "learning_rate",
+    "num_trees",
+    "val_macro_f1",
+    "selected",
 )
 
 
@@ -101,42 +117,91 @@ def make_variants(
     return variants
 
 
-def run_dir(workdir: Path, variant: Variant, shots, seed: int) -> Path:
-    return Path(workdir) / "runs" / core.slug(variant.name) / f"k{shots}_seed{seed}"
+def run_dir(
+    workdir: Path,
+    variant: Variant,
+    shots,
+    seed: int,
+    *,
+    split_seed: int | None = None,
+    setting: str | None = None,
+) -> Path:
+    """runs/<variant>[/split<s>][/<setting>]/k<k>_seed<seed>: parts only when they vary."""
+    path = Path(workdir) / "runs" / core.slug(variant.name)
+    if split_seed is not None:
+        path = path / f"split{split_seed}"
+    if setting is not None:
+        path = path / setting
+    return path / f"k{shots}_seed{seed}"
 
 
 def plan(
     config: ml_collections.ConfigDict,
     workdir: Path,
-    data: DataBundle,
+    data: DataBundle | Mapping[int, DataBundle],
     *,
     shots: Sequence,
     seeds: int,
     variants: Sequence[Variant],
+    learning_rates: Sequence[float] | None = None,
+    classical_trees: Sequence[int] | None = None,
 ) -> list[core.PlannedRun]:
-    """Every (variant, seed, k) of the command, in the order they run."""
+    """Every (variant, split, setting, seed, k) of the command, in the order they run.
+
+    `data` is one bundle (split by `config.data.split_seed`) or {split seed: bundle}. Settings
+    default to the config's one learning rate and forest size.
+    """
+    bundles = data if isinstance(data, Mapping) else {int(config.data.split_seed): data}
+    learning_rates = learning_rates or (float(config.optim.learning_rate),)
+    classical_trees = classical_trees or (int(config.classical.num_trees),)
     planned = []
     for variant in variants:
-        for seed in range(seeds):
-            for k in shots:
-                run_config = variant.apply(config)
-                run_config.seed = int(config.seed) + seed
-                planned.append(
-                    core.PlannedRun(
-                        directory=run_dir(workdir, variant, k, seed),
-                        config=run_config,
-                        data=data,
-                        train_indices=core.training_windows(data, k, seed),
-                        tags={
-                            "variant": variant.name,
-                            "base_variant": variant.base,
-                            "shots": k,
-                            "seed": seed,
-                        },
-                        label=f"{variant.name} k={k} seed={seed}",
-                    )
-                )
+        grid = protocol.settings(variant.base, learning_rates, classical_trees)
+        for split_seed, bundle in bundles.items():
+            for section, field, value in grid:
+                setting = protocol.setting_slug(field, value)
+                for seed in range(seeds):
+                    for k in shots:
+                        run_config = variant.apply(config)
+                        run_config.seed = int(config.seed) + seed
+                        run_config.data.split_seed = int(split_seed)
+                        run_config[section][field] = value
+                        planned.append(
+                            core.PlannedRun(
+                                directory=run_dir(
+                                    workdir,
+                                    variant,
+                                    k,
+                                    seed,
+                                    split_seed=split_seed if len(bundles) > 1 else None,
+                                    setting=setting if len(grid) > 1 else None,
+                                ),
+                                config=run_config,
+                                data=bundle,
+                                train_indices=core.training_windows(bundle, k, seed),
+                                tags={
+                                    "variant": variant.name,
+                                    "base_variant": variant.base,
+                                    "shots": k,
+                                    "seed": seed,
+                                    "split_seed": int(split_seed),
+                                    field: value,
+                                },
+                                label=(
+                                    f"{variant.name} split={split_seed} {setting} k={k} seed={seed}"
+                                ),
+                            )
+                        )
     return planned
+
+
+def _unique(values: Sequence, flag: str, kind: type, positive: bool = True) -> tuple:
+    values = tuple(kind(v) for v in values)
+    if len(set(values)) != len(values):
+        raise ValueError(f"--{flag}: {list(values)} lists a value twice")
+    if positive and any(v <= 0 for v in values):
+        raise ValueError(f"--{flag}: {list(values)} must all be positive")
+    return values
 
 
 def run_sweep(
@@ -146,18 +211,48 @@ def run_sweep(
     shots: Sequence,
     seeds: int,
     variants: Sequence[Variant],
+    splits: Sequence[int] | None = None,
+    learning_rates: Sequence[float] | None = None,
+    classical_trees: Sequence[int] | None = None,
     progress: bool = True,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Runs (or resumes) every variant x k x seed and writes the reports; returns the rows."""
+    """Runs (or resumes) every variant x setting x split x seed x k and writes the reports.
+
+    `splits`: the subject-split seeds (default: `config.data.split_seed` alone); the data is
+    loaded and split once per seed. `learning_rates`: the grid every neural variant trains
+    with (default: the config's rate); `classical_trees`: the forest sizes `classical` tries
+    (default: the config's). Returns every finished run's row, `selected` set as in
+    `protocol.select`.
+    """
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     workdir = Path(workdir)
+    splits = _unique(splits or (config.data.split_seed,), "splits", int, positive=False)
+    learning_rates = _unique(
+        learning_rates or (config.optim.learning_rate,), "learning-rates", float
+    )
+    classical_trees = _unique(
+        classical_trees or (config.classical.num_trees,), "classical-trees", int
+    )
     for variant in variants:  # every row's config is checked before the dataset loads
         check_config(variant.apply(config))
-    data = load_data(config)
-    core.check_shots(data, shots, seeds)
-    planned = plan(config, workdir, data, shots=shots, seeds=seeds, variants=variants)
+    bundles = {}
+    for split_seed in splits:
+        split_config = copy.deepcopy(config)
+        split_config.data.split_seed = split_seed
+        bundles[split_seed] = load_data(split_config)
+        core.check_shots(bundles[split_seed], shots, seeds, where=f"split seed {split_seed}: ")
+    planned = plan(
+        config,
+        workdir,
+        bundles,
+        shots=shots,
+        seeds=seeds,
+        variants=variants,
+        learning_rates=learning_rates,
+        classical_trees=classical_trees,
+    )
     sweep = core.Sweep(workdir, progress=progress, overwrite=overwrite)
     sweep.check(planned)
     sweep.write_config(
@@ -167,18 +262,25 @@ def run_sweep(
             "shots": list(shots),
             "seeds": seeds,
             "variants": [dataclasses.asdict(v) for v in variants],
+            "splits": list(splits),
+            "learning_rates": list(learning_rates),
+            "classical_trees": list(classical_trees),
         },
     )
     sweep.run(planned, after_each=lambda: write_reports(workdir, planned, variants))
     return collect_rows(planned)
 
 
-def _row(result: dict[str, Any]) -> dict[str, Any]:
+def _row(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
     tags = result["tags"]
     return {
         "variant": tags["variant"],
         "shots": tags["shots"],
         "seed": tags["seed"],
+        "split_seed": tags.get("split_seed", run.config.data.split_seed),
+        "learning_rate": tags.get("learning_rate"),
+        "num_trees": tags.get("num_trees"),
+        "val_macro_f1": protocol.validation_score(run, result),
         "accuracy": result["accuracy"],
         "macro_f1": result["macro_f1"],
         "trainable_params": result["trainable_params"],
@@ -191,13 +293,29 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
 
 def collect_rows(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
     """One row per finished run of the plan, read back from its directory (the source of truth),
-    sorted by variant (plan order), k (`all` last) and seed."""
-    rows = [_row(result) for _, result in core.finished_results(planned)]
+    sorted by variant (plan order), k (`all` last), split seed, setting (grid order) and seed,
+    with `selected` (`protocol.select`: the setting chosen on validation)."""
+    found = core.finished_results(planned)
+    rows = [_row(run, result) for run, result in found]
     order = {
         name: index for index, name in enumerate(dict.fromkeys(r.tags["variant"] for r in planned))
     }
-    rows.sort(key=lambda r: (order[r["variant"]], tables.shots_key(r["shots"]), r["seed"]))
-    return rows
+    grid = {
+        setting: index
+        for index, setting in enumerate(
+            dict.fromkeys((r.tags.get("learning_rate"), r.tags.get("num_trees")) for r in planned)
+        )
+    }
+    rows.sort(
+        key=lambda r: (
+            order[r["variant"]],
+            tables.shots_key(r["shots"]),
+            r["split_seed"],
+            grid[protocol.setting_of(r)],
+            r["seed"],
+        )
+    )
+    return protocol.select(rows)
 
 
 def read_results(path: str | Path) -> list[dict[str, Any]]:
@@ -210,11 +328,14 @@ def summary_table(
 ) -> str:
     """Markdown table, one line per k x variant (k ascending, `all` last; variants in order).
 
-    Scores are mean ± sample std over seeds (no ± for a single seed). Parameters and train
-    seconds are means over seeds (tree-node counts of `classical` vary by seed). Steps to 95 %
-    is the mean over runs that have it; "(m/n)" marks when only m of the n runs do, "–" none.
+    Pass the kept rows (`protocol.kept`). Scores are mean ± sample std over the runs — split
+    seeds x seeds — (no ± for a single run). Parameters and train seconds are means over runs
+    (tree-node counts of `classical` vary by seed). Steps to 95 % is the mean over runs that
+    have it; "(m/n)" marks when only m of the n runs do, "–" none.
     """
-    groups = tables.group_rows(rows, ["shots", "variant"])
+    groups = tables.group_rows(
+        protocol.with_replicate(rows), ["shots", "variant"], replicate=protocol.REPLICATE
+    )
     lines = []
     for k in sorted({k for k, _ in groups}, key=tables.shots_key):
         for variant in tables.ordered((v for _, v in groups), variant_order):
@@ -242,7 +363,7 @@ def summary_table(
     header = [
         "k",
         "variant",
-        "seeds",
+        "runs",
         "accuracy",
         "macro-F1",
         "trainable params",
@@ -252,52 +373,11 @@ def summary_table(
     return tables.markdown_table(header, lines, "llrrrrrr")
 
 
-def winners(
+def verdict_text(
     rows: Sequence[dict[str, Any]], variant_order: Sequence[str] = DEFAULT_VARIANT_ORDER
 ) -> str:
-    """One plain sentence per k: the best mean macro-F1, its margin, and whether it is noise.
-
-    The margin "exceeds one std" when it is larger than the larger of the two variants' seed
-    stds — a conservative reading: a gap smaller than the seed-to-seed spread is not a win one
-    should bet on. With a single seed the spread is unknown and the sentence says so. Ties (equal
-    means to 3 decimals) are called ties.
-    """
-    groups = tables.group_rows(rows, ["shots", "variant"])
-    sentences = []
-    for k in sorted({k for k, _ in groups}, key=tables.shots_key):
-        scored = []
-        order = tables.ordered((v for _, v in groups), variant_order)
-        for position, variant in enumerate(v for v in order if (k, v) in groups):
-            runs = groups[(k, variant)]
-            mean, std = tables.mean_std([run["macro_f1"] for run in runs])
-            scored.append((-mean, position, variant, mean, std, len(runs)))
-        scored.sort()
-        _, _, best, best_mean, best_std, best_n = scored[0]
-        if len(scored) == 1:
-            sentences.append(
-                f"At k={k} only {best} was run (macro-F1 {best_mean:.3f}, "
-                f"{best_n} seed{'' if best_n == 1 else 's'})."
-            )
-            continue
-        _, _, second, second_mean, second_std, second_n = scored[1]
-        margin = best_mean - second_mean
-        detail = (
-            f"({best_mean:.3f} vs {second_mean:.3f} mean macro-F1 over {best_n} and "
-            f"{second_n} seeds"
-        )
-        if round(margin, 3) == 0:
-            sentences.append(f"At k={k} {best} and {second} tie {detail}).")
-            continue
-        if math.isnan(best_std) or math.isnan(second_std):
-            noise = "seed spread unknown: a single seed"
-        else:
-            spread = max(best_std, second_std)
-            relation = "more than" if margin > spread else "within"
-            noise = f"{relation} one seed std, {spread:.3f}"
-        sentences.append(
-            f"At k={k} {best} beats {second} by {margin:.3f} macro-F1 {detail}; {noise})."
-        )
-    return "\n".join(sentences) + ("\n" if sentences else "")
+    """The paired comparisons of the kept rows against `pretrained`: CI table and verdicts."""
+    return "\n".join(protocol.comparison_lines(protocol.kept(rows), variant_order))
 
 
 def _curves(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
@@ -309,6 +389,7 @@ def _curves(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
                     "variant": result["tags"]["variant"],
                     "shots": result["tags"]["shots"],
                     "seed": result["tags"]["seed"],
+                    "split_seed": result["tags"].get("split_seed"),
                     "steps": result["val_curve"]["steps"],
                     "val_macro_f1": result["val_curve"]["macro_f1"],
                 }
@@ -325,11 +406,23 @@ def write_reports(
     if not rows:
         return
     order = [v.name for v in variants]
-    tables.write_csv(rows, workdir / "results.csv", COLUMNS)
+    tables.write_csv(rows, workdir / "results.csv", (*COLUMNS, *PROTOCOL_COLUMNS))
+    chosen = protocol.kept(rows)
     text = ["# Few-shot results", "", tables.completeness(len(rows), len(planned)), ""]
-    text += [summary_table(rows, order), winners(rows, order)]
+    if len(chosen) < len(rows):
+        text += [
+            f"Tables and comparisons use the {len(chosen)} runs of the setting chosen for each "
+            "variant and k by mean validation macro-F1 (test never chooses); results.csv has "
+            "all of them.",
+            "",
+        ]
+    text += [summary_table(chosen, order)]
+    if len(chosen) < len(rows):
+        text += ["Settings tried (validation macro-F1, mean ± std over runs):", ""]
+        text += [protocol.selection_table(rows, order)]
+    text += protocol.comparison_lines(chosen, order)
     text += core.warning_lines(planned)
-    others = core.others_on_disk(workdir, planned, "runs/*/*")
+    others = core.others_on_disk(workdir, planned, "runs/**")
     if others:
         text += [
             f"Not in these tables: {len(others)} finished run(s) in {workdir / 'runs'} from "
@@ -340,13 +433,35 @@ def write_reports(
     text += core.machine_lines(planned)
     (workdir / "results.md").write_text("\n".join(text))
     plots.plot_shots(
-        rows,
+        protocol.with_replicate(chosen),
         workdir / "shots.png",
         series="variant",
         series_order=order,
-        title="Few-shot macro-F1 (mean ± std over seeds)",
+        title="Few-shot macro-F1 (mean ± std over splits and seeds)",
+        replicate=protocol.REPLICATE,
     )
-    plots.plot_trainable_params(rows, workdir / "params.png", order)
-    curves = _curves(planned)
+    plots.plot_trainable_params(chosen, workdir / "params.png", order)
+    compared = protocol.others(chosen, order)
+    if compared and any(row["variant"] == protocol.REFERENCE for row in chosen):
+        plots.plot_differences(
+            chosen,
+            workdir / "differences.png",
+            reference=protocol.REFERENCE,
+            others=compared,
+            title=f"macro-F1 − {protocol.REFERENCE} (paired, 95 % t interval)",
+        )
+    curves = _curves([run for run in planned if _is_kept(run, chosen)])
     if curves:
         plots.plot_convergence(curves, workdir / "convergence.png", order)
+
+
+def _is_kept(run: core.PlannedRun, chosen: Sequence[dict[str, Any]]) -> bool:
+    tags = run.tags
+    return any(
+        row["variant"] == tags["variant"]
+        and row["shots"] == tags["shots"]
+        and row["seed"] == tags["seed"]
+        and row["split_seed"] == tags["split_seed"]
+        and protocol.setting_of(row) == (tags.get("learning_rate"), tags.get("num_trees"))
+        for row in chosen
+    )

@@ -1,16 +1,16 @@
-"""The few-shot sweep's table and verdict sentences, and its --shots parsing."""
+"""The few-shot sweep's table and its --shots parsing (verdicts: tests/sweeps/test_protocol.py)."""
 
 import pytest
 
 from harjax.sweeps import core
-from harjax.sweeps.fewshot import summary_table, winners
-from tests.reporting.test_tables import _row, _rows
+from harjax.sweeps.fewshot import summary_table
+from tests.reporting.test_tables import _rows
 
 
 def test_summary_table_exact():
     table = summary_table(_rows())
     assert table == (
-        "| k | variant | seeds | accuracy | macro-F1 | trainable params | train s "
+        "| k | variant | runs | accuracy | macro-F1 | trainable params | train s "
         "| steps to 95 % |\n"
         "|---|---|---:|---:|---:|---:|---:|---:|\n"
         "| 1 | pretrained | 3 | 0.700 ± 0.100 | 0.600 ± 0.100 | 1,000 | 20.0 | 200 |\n"
@@ -33,27 +33,6 @@ def test_summary_table_exact():
         "pretrained",
         "mine",
     ]
-
-
-def test_winners_sentences():
-    assert winners(_rows()) == (
-        "At k=1 pretrained beats classical by 0.040 macro-F1 (0.600 vs 0.560 mean macro-F1 over "
-        "3 and 3 seeds; within one seed std, 0.100).\n"
-        "At k=10 only classical was run (macro-F1 0.700, 1 seed).\n"
-        "At k=all pretrained beats classical by 0.090 macro-F1 (0.910 vs 0.820 mean macro-F1 "
-        "over 2 and 2 seeds; more than one seed std, 0.028).\n"
-    )
-    tie = [
-        _row("pretrained", 5, 0, 0.8, 0.8, 1, 1.0),
-        _row("classical", 5, 0, 0.8, 0.8, 1, 1.0),
-        _row("scratch", 7, 0, 0.6, 0.8, 1, 1.0),
-        _row("classical", 7, 0, 0.7, 0.8, 1, 1.0),
-    ]
-    assert winners(tie) == (
-        "At k=5 pretrained and classical tie (0.800 vs 0.800 mean macro-F1 over 1 and 1 seeds).\n"
-        "At k=7 classical beats scratch by 0.100 macro-F1 (0.700 vs 0.600 mean macro-F1 over "
-        "1 and 1 seeds; seed spread unknown: a single seed).\n"
-    )
 
 
 def test_fewshot_shots_are_sorted_unique_positive_with_all_last():

@@ -1,0 +1,197 @@
+"""The few-shot sweep's comparison protocol: settings per variant, choice on validation, verdicts.
+
+A fair comparison gives every variant the same chances and judges it on data it did not choose
+on. So each variant trains with every setting of its grid (a learning rate for the networks,
+scratch included; a forest size for `classical`) on every subject split and seed, and for each
+(variant, k) the setting with the best mean VALIDATION macro-F1 over those runs is kept — test
+scores never choose. Tables and comparisons then read the kept runs only; the paired
+differences against `pretrained` (matched on split seed and seed, i.e. the same subjects and
+the same k-shot draw) and their verdicts come from `harjax.reporting.stats`.
+
+`classical` has no validation curve in its result, so its validation score is measured here:
+the forest is refit exactly as the run loop fit it (same windows, trees and seed: the fit is
+deterministic) and scored on the validation split; the refit must reproduce the recorded test
+macro-F1, and the score is cached beside the run as `validation.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from harjax.reporting import stats, tables
+from harjax.run import fingerprint as fingerprints
+from harjax.run.result import write_json
+from harjax.sweeps import core
+
+REFERENCE = "pretrained"
+VALIDATION_FILE = "validation.json"
+
+
+def settings(base_variant: str, learning_rates: Sequence[float], trees: Sequence[int]):
+    """The (config section, field, value) settings a variant is tried with."""
+    if base_variant == "classical":
+        return [("classical", "num_trees", int(n)) for n in trees]
+    return [("optim", "learning_rate", float(lr)) for lr in learning_rates]
+
+
+def setting_slug(field: str, value) -> str:
+    """Run-directory part for a setting: 'lr0.002', 'trees100'."""
+    return f"lr{value:g}" if field == "learning_rate" else f"trees{value}"
+
+
+def validation_score(run: core.PlannedRun, result: dict[str, Any]) -> float | None:
+    """The run's validation macro-F1: the best of its curve, or for `classical` a refit's."""
+    if result["variant"] != "classical":
+        return result.get("best_val_macro_f1")
+    path = run.directory / VALIDATION_FILE
+    identity = fingerprints.recorded(run.directory)
+    if path.exists():
+        cached = json.loads(path.read_text())
+        if cached.get("fingerprint") == identity:
+            return cached["macro_f1"]
+    scores = _classical_validation(run, result)
+    write_json(path, {"fingerprint": identity, **scores})
+    return scores["macro_f1"]
+
+
+def _classical_validation(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, float]:
+    from harjax import evaluate
+    from harjax.classical import ClassicalBaseline
+    from harjax.data import pipeline
+
+    config, data = run.config, run.data
+    signals, labels = pipeline.load_arrays(data.dataset, run.train_indices, None, data.label_key)
+    model = ClassicalBaseline(
+        num_trees=int(config.classical.num_trees),
+        seed=int(config.seed),
+        sample_rate=float(config.data.sample_rate),
+        channel_names=tuple(data.dataset.channel_names),
+    ).fit(signals, labels)
+
+    def score(indices):
+        x, y = pipeline.load_arrays(data.dataset, indices, None, data.label_key)
+        return evaluate.classification_metrics(y, model.predict(x), data.class_names)
+
+    test = score(data.split.test)
+    if not math.isclose(test["macro_f1"], result["macro_f1"], abs_tol=1e-9):
+        raise RuntimeError(
+            f"{run.directory}: refitting the classical baseline gave test macro-F1 "
+            f"{test['macro_f1']:.6f}, the run recorded {result['macro_f1']:.6f}; its validation "
+            "score would not belong to the same forest"
+        )
+    val = score(data.split.val)
+    return {"accuracy": float(val["accuracy"]), "macro_f1": float(val["macro_f1"])}
+
+
+def setting_of(row: dict[str, Any]) -> tuple:
+    return (row.get("learning_rate"), row.get("num_trees"))
+
+
+REPLICATE = "_replicate"
+
+
+def with_replicate(rows: Sequence[dict[str, Any]], settings: bool = False) -> list[dict[str, Any]]:
+    """Rows tagged with what tells runs of one (variant, k) apart — split seed and seed, and the
+    setting when `settings` — for `tables.group_rows` (rows without `split_seed`: one split)."""
+    return [
+        {
+            **row,
+            REPLICATE: (row.get("split_seed"), row["seed"], *(setting_of(row) if settings else ())),
+        }
+        for row in rows
+    ]
+
+
+def select(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with `selected`: per (variant, k), the setting of best mean val macro-F1.
+
+    The mean is over every run of that setting (all splits and seeds); test scores are never
+    read. Ties go to the setting seen first (grid order). A (variant, k) tried with a single
+    setting keeps it whatever its validation score; with several, every run needs one.
+    """
+    chosen: dict[tuple, tuple] = {}
+    for (variant, shots), group in tables.group_rows(
+        with_replicate(rows, settings=True), ["variant", "shots"], replicate=REPLICATE
+    ).items():
+        by_setting: dict[tuple, list[float]] = {}
+        for row in group:
+            by_setting.setdefault(setting_of(row), []).append(row.get("val_macro_f1"))
+        if len(by_setting) == 1:
+            chosen[(variant, shots)] = next(iter(by_setting))
+            continue
+        best, best_mean = None, -math.inf
+        for setting, values in by_setting.items():
+            if any(v is None or math.isnan(float(v)) for v in values):
+                raise ValueError(
+                    f"variant {variant!r} k={shots} setting {setting}: a run has no validation "
+                    "macro-F1, so its setting cannot be chosen on validation"
+                )
+            mean = float(np.mean(values))
+            if mean > best_mean:
+                best, best_mean = setting, mean
+        chosen[(variant, shots)] = best
+    return [
+        {**row, "selected": setting_of(row) == chosen[(row["variant"], row["shots"])]}
+        for row in rows
+    ]
+
+
+def kept(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The selected rows (rows without a `selected` value, from older sweeps, are all kept)."""
+    return [row for row in rows if row.get("selected") in (None, True, 1, "True")]
+
+
+def selection_table(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> str:
+    """Markdown: per k and variant, every setting's mean val macro-F1 and which was kept."""
+    groups = tables.group_rows(
+        with_replicate(rows, settings=True), ["shots", "variant"], replicate=REPLICATE
+    )
+    lines = []
+    for k in sorted({k for k, _ in groups}, key=tables.shots_key):
+        for variant in tables.ordered((v for _, v in groups), order):
+            group = groups.get((k, variant))
+            if not group:
+                continue
+            by_setting: dict[tuple, list[dict]] = {}
+            for row in group:
+                by_setting.setdefault(setting_of(row), []).append(row)
+            for (lr, trees), runs in by_setting.items():
+                values = [r["val_macro_f1"] for r in runs if r.get("val_macro_f1") is not None]
+                setting = f"lr {lr:g}" if lr is not None else f"{trees} trees"
+                val = "–" if not values else tables.format_mean_std(values)
+                lines.append(
+                    [k, variant, setting, len(runs), val, "✓" if runs[0]["selected"] else ""]
+                )
+    header = ["k", "variant", "setting", "runs", "val macro-F1", "kept"]
+    return tables.markdown_table(header, lines, "lllrrl")
+
+
+def others(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> list[str]:
+    return [v for v in tables.ordered((r["variant"] for r in rows), order) if v != REFERENCE]
+
+
+def comparison_lines(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> list[str]:
+    """results.md lines: the paired CI table against `pretrained` and one verdict per pair."""
+    compared = others(rows, order)
+    if not any(r["variant"] == REFERENCE for r in rows) or not compared:
+        return []
+    arguments = dict(
+        metric="macro_f1",
+        reference=REFERENCE,
+        others=compared,
+        within=("shots",),
+        pair_on=("split_seed", "seed"),
+    )
+    return [
+        f"Paired differences against {REFERENCE} (macro-F1, same split seed and seed, 95 % t "
+        "interval; a variant wins only when the interval excludes zero):",
+        "",
+        stats.comparison_table(rows, **arguments),
+        *[f"- {sentence}" for sentence in stats.verdicts(rows, **arguments)],
+        "",
+    ]

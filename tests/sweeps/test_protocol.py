@@ -1,0 +1,224 @@
+"""The few-shot comparison protocol: run directories and tags of a splits x learning-rate grid,
+settings chosen on validation only, and the paired comparisons in results.md — plus a tiny
+end-to-end sweep (2 splits x 2 learning rates x 2 forest sizes) whose default slice reproduces
+the default sweep's rows."""
+
+import csv
+import types
+
+import numpy as np
+import pytest
+
+from harjax.sweeps import fewshot, protocol
+from tests.helpers import tiny_config
+from tests.transfer_data import SHARED, write_dataset
+
+
+def _bundle(size):
+    # k = 'all' trains on the whole training split: plan() reads nothing else of the data.
+    return types.SimpleNamespace(split=types.SimpleNamespace(train=np.arange(size)))
+
+
+def test_plan_two_splits_two_learning_rates(tmp_path):
+    config = tiny_config("none")
+    variants = fewshot.make_variants(["none", "classical"])
+    planned = fewshot.plan(
+        config,
+        tmp_path,
+        {3: _bundle(5), 4: _bundle(7)},
+        shots=["all"],
+        seeds=2,
+        variants=variants,
+        learning_rates=(1e-3, 5e-3),
+        classical_trees=(10,),
+    )
+    found = {str(run.directory.relative_to(tmp_path)): run for run in planned}
+    assert sorted(found) == sorted(
+        [
+            f"runs/none/split{s}/lr{lr}/kall_seed{seed}"
+            for s in (3, 4)
+            for lr in ("0.001", "0.005")
+            for seed in (0, 1)
+        ]
+        + [f"runs/classical/split{s}/kall_seed{seed}" for s in (3, 4) for seed in (0, 1)]
+    )
+    run = found["runs/none/split4/lr0.005/kall_seed1"]
+    assert run.tags == {
+        "variant": "none",
+        "base_variant": "none",
+        "shots": "all",
+        "seed": 1,
+        "split_seed": 4,
+        "learning_rate": 0.005,
+    }
+    assert run.config.optim.learning_rate == 0.005 and run.config.data.split_seed == 4
+    assert run.config.seed == config.seed + 1 and len(run.train_indices) == 7
+    classical = found["runs/classical/split3/kall_seed0"]
+    assert classical.tags["num_trees"] == 10 and "learning_rate" not in classical.tags
+    assert classical.config.classical.num_trees == 10
+
+
+def test_plan_default_keeps_todays_layout(tmp_path):
+    config = tiny_config("none")
+    planned = fewshot.plan(
+        config,
+        tmp_path,
+        _bundle(5),
+        shots=["all"],
+        seeds=1,
+        variants=fewshot.make_variants(["none", "classical"]),
+    )
+    assert [str(r.directory.relative_to(tmp_path)) for r in planned] == [
+        "runs/none/kall_seed0",
+        "runs/classical/kall_seed0",
+    ]
+    assert planned[0].tags["learning_rate"] == config.optim.learning_rate
+    assert planned[0].tags["split_seed"] == config.data.split_seed
+    assert planned[1].tags["num_trees"] == config.classical.num_trees
+
+
+def _row(variant, lr, split, seed, val, test, shots=5):
+    return {
+        "variant": variant,
+        "shots": shots,
+        "seed": seed,
+        "split_seed": split,
+        "learning_rate": lr,
+        "num_trees": None,
+        "val_macro_f1": val,
+        "macro_f1": test,
+    }
+
+
+def test_selection_follows_validation_not_test():
+    rows = [
+        # lr 1e-3: better on validation, worse on test; lr 5e-3 the other way round.
+        *[_row("none", 1e-3, s, seed, 0.8, 0.2) for s in (0, 1) for seed in (0, 1)],
+        *[_row("none", 5e-3, s, seed, 0.6, 0.9) for s in (0, 1) for seed in (0, 1)],
+        # At k=10 the mean decides: one bad run of 5e-3 does not outweigh three good ones.
+        _row("none", 1e-3, 0, 0, 0.5, 0.5, shots=10),
+        _row("none", 1e-3, 0, 1, 0.5, 0.5, shots=10),
+        _row("none", 5e-3, 0, 0, 0.3, 0.5, shots=10),
+        _row("none", 5e-3, 0, 1, 0.8, 0.5, shots=10),
+    ]
+    chosen = protocol.select(rows)
+    kept = {(r["shots"], r["learning_rate"]) for r in protocol.kept(chosen)}
+    assert kept == {(5, 1e-3), (10, 5e-3)}
+    assert len(protocol.kept(chosen)) == 6
+    # Selection never reads the test column: scrambling it changes nothing.
+    scrambled = [{**r, "macro_f1": 1 - r["macro_f1"]} for r in rows]
+    assert [r["selected"] for r in protocol.select(scrambled)] == [r["selected"] for r in chosen]
+    with pytest.raises(ValueError, match="no validation macro-F1"):
+        protocol.select([*rows[:4], {**rows[4], "val_macro_f1": None}, *rows[5:]])
+    # One setting is kept whatever its score (classical from older sweeps: no val).
+    assert protocol.select([_row("classical", None, 0, 0, None, 0.5)])[0]["selected"] is True
+
+
+def _compared_rows():
+    rows = []
+    for split in (0, 1):
+        for seed in (0, 1, 2):
+            noise = 0.01 * (split + 2 * seed)
+            rows.append(_row("pretrained", 2e-3, split, seed, 0.7, 0.80 + noise))
+            rows.append(_row("none", 2e-3, split, seed, 0.6, 0.60 + noise + 0.01 * seed))
+            rows.append(_row("scratch", 2e-3, split, seed, 0.6, 0.80 + noise + 0.02 * (seed - 1)))
+    return [
+        {
+            **r,
+            "accuracy": r["macro_f1"],
+            "trainable_params": 1,
+            "train_seconds": 1.0,
+            "steps_to_95": None,
+            "selected": True,
+        }
+        for r in rows
+    ]
+
+
+def test_results_md_comparisons_and_verdicts():
+    text = fewshot.verdict_text(_compared_rows())
+    assert (
+        "| shots | variant | macro_f1 − pretrained | 95 % CI | pairs | unpaired | verdict |" in text
+    )
+    assert "| 5 | none | -0.190 |" in text and "| 6 | 0 | worse |" in text
+    assert "- shots=5: pretrained beats none by 0.190 macro_f1 (95 % CI" in text
+    assert "- shots=5: no detectable difference in macro_f1 between scratch and pretrained" in text
+    # Rows not kept are left out of the comparisons.
+    dropped = [{**r, "selected": r["split_seed"] == 0} for r in _compared_rows()]
+    assert "| 3 | 0 |" in fewshot.verdict_text(dropped)
+    # The summary counts runs over splits and seeds (same seed on two splits is two runs).
+    assert "| 5 | pretrained | 6 |" in fewshot.summary_table(_compared_rows())
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def sweep_config(tmp_path_factory, tiny_llama_dir):
+    root = tmp_path_factory.mktemp("protocol_data")
+    spec = write_dataset(root / "d", SHARED, [f"s{i}" for i in range(6)], seconds=4.0)
+    config = tiny_config("pretrained")
+    config.dataset = spec
+    config.backbone.spec = str(tiny_llama_dir)
+    config.backbone.num_layers = 1
+    config.data.window_stride = 32
+    config.data.val_fraction = 0.34
+    config.data.test_fraction = 0.34
+    config.train.num_steps = 4
+    config.train.eval_every = 2
+    config.train.checkpoint_every = 4
+    config.train.max_eval_windows = 32
+    config.train.eval_batch_size = 32
+    config.optim.warmup_steps = 1
+    config.classical.num_trees = 4
+    return config
+
+
+def _csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_sweep_grid_end_to_end_and_default_slice(tmp_path, sweep_config):
+    variants = fewshot.make_variants(["pretrained", "none", "classical"])
+    default = fewshot.run_sweep(
+        sweep_config, tmp_path / "default", shots=[2], seeds=2, variants=variants, progress=False
+    )
+    assert len(default) == 6 and all(r["selected"] for r in default)
+    assert sorted(
+        p.relative_to(tmp_path / "default").as_posix()
+        for p in (tmp_path / "default" / "runs").glob("*/*")
+    ) == sorted(f"runs/{v}/k2_seed{s}" for v in ("pretrained", "none", "classical") for s in (0, 1))
+    lr = sweep_config.optim.learning_rate
+    grid = tmp_path / "grid"
+    rows = fewshot.run_sweep(
+        sweep_config,
+        grid,
+        shots=[2],
+        seeds=2,
+        variants=variants,
+        progress=False,
+        splits=(0, 1),
+        learning_rates=(lr, 5 * lr),
+        classical_trees=(4, 6),
+    )
+    assert len(rows) == 2 * 2 * 2 * 3
+    assert all(r["val_macro_f1"] is not None for r in rows)
+    assert (grid / "runs/classical/split1/trees6/k2_seed0/validation.json").exists()
+    # Per (variant, k) one setting is kept, on every split and seed.
+    kept = protocol.kept(rows)
+    assert len(kept) == 3 * 2 * 2
+    assert len({(r["variant"], protocol.setting_of(r)) for r in kept}) == 3
+    # The default command's runs are the grid's split-0, default-setting runs, number for number.
+    keys = ("variant", "seed", "accuracy", "macro_f1", "val_macro_f1", "trainable_params")
+    same = [
+        r
+        for r in rows
+        if r["split_seed"] == 0 and protocol.setting_of(r) in ((lr, None), (None, 4))
+    ]
+    assert [{k: r[k] for k in keys} for r in same] == [{k: r[k] for k in keys} for r in default]
+    markdown = (grid / "results.md").read_text()
+    assert "Settings tried" in markdown and "macro_f1 − pretrained" in markdown
+    assert "shots=2: " in markdown and (grid / "differences.png").exists()
+    written = _csv(grid / "results.csv")
+    assert len(written) == 24 and {w["selected"] for w in written} == {"True", "False"}

@@ -91,7 +91,7 @@ def fingerprint(
     if "backbone" in config:  # 'auto' resolves per machine: the dtype actually used is the run's
         from harjax.assemble import resolve_compute_dtype
 
-        payload["compute_dtype"] = resolve_compute_dtype(str(config.backbone.dtype))["name"]
+        payload["compute_dtype"] = resolve_compute_dtype(str(config["backbone"]["dtype"]))["name"]
     # Round-trip through JSON so tuples/lists and numpy scalars compare as they are stored.
     return json.loads(json.dumps(payload, default=json_default))
 

@@ -291,6 +291,8 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
         if stopping.all_stopped:
             break
         active = (step >= starts) & stopping.active
+        if not active.any():  # the ones that stopped wait for none: skip to the next resumed
+            continue
         drawn = [next(m.batches) if on else None for m, on in zip(members, active, strict=True)]
         filler = next(batch for batch in drawn if batch is not None)
         drawn = [filler if batch is None else batch for batch in drawn]

@@ -82,11 +82,23 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.optim.weight_decay = 0.01
     c.optim.grad_clip = 1.0
     c.optim.label_smoothing = 0.0
+    # The LoRA adapters' own peak learning rate (a second AdamW parameter group); 0 = the same
+    # as learning_rate (one group).
+    c.optim.lora_learning_rate = 0.0
 
     c.train = ml_collections.ConfigDict()
     c.train.batch_size = 32
-    c.train.num_steps = 300
+    c.train.num_steps = 300  # the budget, or with `epochs` the largest budget
     c.train.eval_every = 50
+    # Training to convergence (`harjax.run.budget`), all off by default. epochs > 0: budget
+    # ceil(epochs * windows / batch_size) steps, clipped to [min_steps, num_steps];
+    # evals_per_epoch > 0: eval_every = max(1, min(eval_every, steps_per_epoch //
+    # evals_per_epoch)); patience > 0: stop after that many evaluations without a better
+    # validation macro-F1, never before min_steps.
+    c.train.epochs = 0.0
+    c.train.min_steps = 0
+    c.train.patience = 0
+    c.train.evals_per_epoch = 0
     c.train.eval_batch_size = 128
     c.train.log_every = 10
     c.train.checkpoint_every = 100

@@ -48,6 +48,7 @@ _STATIC_OPTIMIZER_ARGS = (
     "weight_decay",
     "grad_clip",
     "end_lr_fraction",
+    "lora_learning_rate",  # one value per program (in `group_key`), baked into the chain
 )
 
 
@@ -122,8 +123,12 @@ def make_batched_optimizer(
     weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     end_lr_fraction: float = 0.0,
+    lora_learning_rate: float | None = None,
 ) -> optax.GradientTransformation:
     """`train.make_optimizer` with its peak learning rate as optimizer *state*.
+
+    The LoRA group's own peak (`lora_learning_rate`, None: it shares the per-model rate) is
+    static: one value for every model of the program.
 
     `optax.inject_hyperparams` rebuilds the same warmup+cosine/clip/AdamW chain at every update
     from `opt_state.hyperparams['learning_rate']`, so after `create_batched_train_state` each
@@ -138,6 +143,7 @@ def make_batched_optimizer(
         weight_decay=weight_decay,
         grad_clip=grad_clip,
         end_lr_fraction=end_lr_fraction,
+        lora_learning_rate=lora_learning_rate,
     )
 
 

@@ -37,6 +37,15 @@ class TrainState:
     rng: jax.Array
 
 
+def lora_labels(params: Params) -> Params:
+    """'lora' for the LoRA adapters (a path through a `lora` scope, `.../q_proj/lora/a`), else
+    'other' (projection, head, tuned norms): the two parameter groups of `make_optimizer`."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: "lora" if "lora" in (getattr(k, "key", None) for k in path) else "other",
+        params,
+    )
+
+
 def make_optimizer(
     *,
     learning_rate: float,
@@ -45,6 +54,7 @@ def make_optimizer(
     weight_decay: float = 0.0,
     grad_clip: float | None = 1.0,
     end_lr_fraction: float = 0.0,
+    lora_learning_rate: float | None = None,
 ) -> optax.GradientTransformation:
     """AdamW with linear warm-up then cosine decay, global-norm clipping.
 
@@ -55,34 +65,52 @@ def make_optimizer(
     its parts (linear warm-up joined to a cosine decay with `alpha = end_lr_fraction`), which
     is the same arithmetic — bit for bit — but never branches on the peak in Python, so the
     peak may be a traced per-model array (`harjax.batched`).
+
+    `lora_learning_rate` (None: the LoRA adapters train at `learning_rate`, one AdamW) gives the
+    adapters their own peak: two parameter groups (`lora_labels`) via `optax.multi_transform`,
+    each an AdamW with the same schedule shape and its own peak; clipping stays global. 0.0
+    freezes the adapters (their updates are zero).
     """
     warmup_steps = min(warmup_steps, max(num_steps - 1, 0))
     decay_steps = max(num_steps, warmup_steps + 1)
-    schedule = optax.join_schedules(
-        [
-            optax.linear_schedule(
-                init_value=0.0 if warmup_steps else learning_rate,
-                end_value=learning_rate,
-                transition_steps=warmup_steps,
-            ),
-            optax.cosine_decay_schedule(
-                init_value=learning_rate,
-                decay_steps=decay_steps - warmup_steps,
-                alpha=end_lr_fraction,
-            ),
-        ],
-        [warmup_steps],
-    )
-    decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
+
+    def adamw(peak):
+        schedule = optax.join_schedules(
+            [
+                optax.linear_schedule(
+                    init_value=0.0 if warmup_steps else peak,
+                    end_value=peak,
+                    transition_steps=warmup_steps,
+                ),
+                optax.cosine_decay_schedule(
+                    init_value=peak,
+                    decay_steps=decay_steps - warmup_steps,
+                    alpha=end_lr_fraction,
+                ),
+            ],
+            [warmup_steps],
+        )
+        decay_mask = lambda params: jax.tree.map(lambda x: x.ndim >= 2, params)
+        return optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask)
+
     chain = []
     if grad_clip:
         chain.append(optax.clip_by_global_norm(grad_clip))
-    chain.append(optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask))
+    if lora_learning_rate is None:
+        chain.append(adamw(learning_rate))
+    else:
+        groups = {"other": adamw(learning_rate), "lora": adamw(lora_learning_rate)}
+        chain.append(optax.multi_transform(groups, lora_labels))
     return optax.chain(*chain)
 
 
 def optimizer_from_config(config) -> optax.GradientTransformation:
-    """`make_optimizer` from an ml_collections config: `optim.*` and `train.num_steps`."""
+    """`make_optimizer` from an ml_collections config: `optim.*` and `train.num_steps`.
+
+    `config.train.num_steps` is the run's resolved budget (`harjax.run.budget.resolve`), so
+    the schedule spans the steps the run may take. `optim.lora_learning_rate` 0 (the default)
+    means the adapters share `optim.learning_rate` (one AdamW, as before it existed).
+    """
     o = config.optim
     return make_optimizer(
         learning_rate=float(o.learning_rate),
@@ -90,7 +118,13 @@ def optimizer_from_config(config) -> optax.GradientTransformation:
         warmup_steps=int(o.warmup_steps),
         weight_decay=float(o.weight_decay),
         grad_clip=float(o.grad_clip) or None,
+        lora_learning_rate=lora_learning_rate(config),
     )
+
+
+def lora_learning_rate(config) -> float | None:
+    """The adapters' own peak learning rate, or None when they share `optim.learning_rate`."""
+    return float(config.optim.get("lora_learning_rate", 0.0)) or None
 
 
 def create_train_state(

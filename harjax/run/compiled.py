@@ -29,8 +29,10 @@ class StepCache:
     """`get(config, assembled, ...)` returns the `Steps` for that model structure, compiling once.
 
     The key is everything that shapes the computation: model, projection, LoRA, optimizer and
-    scratch sections, the backbone module, class/channel counts, window length, step count
-    (the schedule), the devices and the trainable tree's paths.
+    scratch sections (`optim.lora_learning_rate` among them: it adds a parameter group), the
+    backbone module, class/channel counts, window length, the resolved step count (the
+    schedule's length: callers pass `budget.resolve`d configs), the devices and the trainable
+    tree's paths.
     """
 
     def __init__(self):
@@ -82,7 +84,8 @@ class StepCache:
         """The `harjax.batched` steps for `num_models` models of this structure.
 
         `structure` is `get`'s (config, assembled, num_classes, num_channels, mesh). The
-        learning rate is per-model optimizer state there, so it is not part of the key.
+        learning rate is per-model optimizer state there, so it is not part of the key (the LoRA
+        learning rate is static, one per program, and stays in it).
         """
         config, assembled, _, _, mesh = structure
         parts = json.loads(self.key(*structure))
@@ -96,6 +99,7 @@ class StepCache:
                 warmup_steps=int(optim.warmup_steps),
                 weight_decay=float(optim.weight_decay),
                 grad_clip=float(optim.grad_clip) or None,
+                lora_learning_rate=train.lora_learning_rate(config),
             )
             model, adapters = assembled.model, assembled.lora_config
             self._steps[key] = Steps(

@@ -26,6 +26,13 @@ import harjax
 from harjax.run.result import json_default, write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
+_OFF_BY_DEFAULT = (
+    ("train", "epochs"),
+    ("train", "min_steps"),
+    ("train", "patience"),
+    ("train", "evals_per_epoch"),
+    ("optim", "lora_learning_rate"),
+)
 
 
 class StaleRunError(ValueError):
@@ -69,6 +76,10 @@ def fingerprint(
     config = config.to_dict()
     # How many runs share a program changes the wall time, not the run: not fingerprinted.
     config.get("train", {}).pop("models_per_program", None)
+    # Fields added after runs were recorded are left out while off, so those runs still match.
+    for section, name in _OFF_BY_DEFAULT:
+        if not config.get(section, {}).get(name, 0):
+            config.get(section, {}).pop(name, None)
     payload = {
         "config": config,
         "data": data_identity(data),

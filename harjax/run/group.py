@@ -9,7 +9,12 @@ compiled step for M models on a leading model axis. Per model, exactly as the se
   dropout key     from its seed, folded with its own step
   validation      its own windows (`eval_subset` by its seed, its normalisation), every
                   `eval_every` steps; a strictly better macro-F1 replaces its best tree
-and every model trains all `num_steps` (the sequential loop has no early stopping either).
+  early stopping  `budget.early_stopping` (`batched.EarlyStopping`, the sequential loop's rule):
+                  a model that stops turns inactive, keeps its best tree and writes its last
+                  checkpoint; the group ends when every model stopped or the budget is spent.
+The step budget and eval spacing (`harjax.run.budget.resolve`: an epochs budget depends on the
+number of training windows) are in `group_key`, so every model of a group has the same
+`num_steps`, `eval_every` and schedule length.
 
 Each run writes what the sequential loop writes in its own directory (fingerprint.json,
 config.json, stats.json, metrics.jsonl, checkpoints, confusion.png, metrics.json), and its
@@ -43,11 +48,13 @@ from harjax import batched, evaluate, train
 from harjax.checkpoint import RunCheckpointer
 from harjax.data import pipeline
 from harjax.metrics_log import MetricsLog
+from harjax.run import budget
 from harjax.run.compiled import StepCache
 from harjax.run.loop import (
     assemble_run,
     base_fields,
     eval_subset,
+    final_step,
     initial_meta,
     neural_result,
     open_run,
@@ -71,19 +78,26 @@ _SAME_PROGRAM = {
 def group_key(run) -> str | None:
     """Runs with equal keys can train as one program; None: the run trains alone.
 
-    The key is the whole config except what may differ per model (seed, learning rate,
-    `models_per_program`), pretrained and random spelled alike, and the data bundle. The
-    k-shot windows are not in the config. Classical runs and runs from a given tree are None.
+    The key is the whole `budget.resolve`d config (resolved `train.num_steps` and
+    `train.eval_every`: runs of an epochs budget with different numbers of windows train apart)
+    except what may differ per model (seed, learning rate, `models_per_program`), pretrained
+    and random spelled alike, and the data bundle. The LoRA learning rate stays in the key (one
+    per program). The k-shot windows are not in the config. Classical runs and runs from a given
+    tree are None.
     """
     config = run.config
     if config.model.variant not in _SAME_PROGRAM or run.init is not None:
         return None
-    fields = config.to_dict()
+    fields = budget.resolve(config, _num_windows(run)).to_dict()
     fields.pop("seed", None)
     fields["optim"].pop("learning_rate", None)
     fields["train"].pop("models_per_program", None)
     fields["model"]["variant"] = _SAME_PROGRAM[config.model.variant]
     return json.dumps({"config": fields, "data": id(run.data)}, sort_keys=True, default=str)
+
+
+def _num_windows(run) -> int:
+    return len(run.data.split.train if run.train_indices is None else run.train_indices)
 
 
 @dataclasses.dataclass
@@ -187,7 +201,7 @@ def predict_group(eval_step, trainables, frozen, members, indices, batch_size, m
 
 
 def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
-    first = members[0].run.config
+    first = budget.resolve(members[0].run.config, _num_windows(members[0].run))  # as all others
     data0 = members[0].run.data
     mesh = train.data_mesh()
     rep = train.replicated(mesh)
@@ -256,8 +270,13 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
     checkpoint_every, log_every = int(train_config.checkpoint_every), int(train_config.log_every)
     eval_batch_size = int(train_config.eval_batch_size)
     validating = any(len(m.val_idx) for m in members)
-    start = min(m.start for m in members)
+    metas = [m.meta for m in members]
+    stopping = budget.early_stopping(train_config, metas)
+    # Models that stopped early before a kill resume stopped; the others from their step.
     starts = np.asarray([m.start for m in members])
+    start = min(
+        (m.start for m, on in zip(members, stopping.active, strict=True) if on), default=num_steps
+    )
     bar = tqdm(
         range(start, num_steps),
         initial=start,
@@ -269,7 +288,11 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
     sharding = batched.model_batch_sharding(mesh)
     clock = time.perf_counter()
     for step in bar:
-        active = step >= starts
+        if stopping.all_stopped:
+            break
+        active = (step >= starts) & stopping.active
+        if not active.any():  # the ones that stopped wait for none: skip to the next resumed
+            continue
         drawn = [next(m.batches) if on else None for m, on in zip(members, active, strict=True)]
         filler = next(batch for batch in drawn if batch is not None)
         drawn = [filler if batch is None else batch for batch in drawn]
@@ -292,25 +315,27 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
                 eval_batch_size,
                 mesh,
             )
-            improved = np.zeros(len(members), bool)
+            scores = np.zeros(len(members))
             for i, m in actives:
                 labels, predictions = scored[i]
-                score = evaluate.classification_metrics(
+                scores[i] = evaluate.classification_metrics(
                     labels, predictions, m.run.data.class_names
                 )["macro_f1"]
-                m.meta["curve"].append([done, score])
-                m.log.write(done, "val", {"macro_f1": score})
-                if score > m.meta["best_score"]:
-                    m.meta["best_score"], m.meta["best_step"] = score, done
-                    improved[i] = True
+                m.log.write(done, "val", {"macro_f1": float(scores[i])})
+            improved, newly = budget.record_evaluation(stopping, metas, done, scores, active)
             if improved.any():
                 best = batched.keep_best(best, state.params, jnp.asarray(improved))
-        if done % checkpoint_every == 0 or done == num_steps:
+        else:
+            newly = np.zeros(len(members), bool)
+        regular = done % checkpoint_every == 0 or done == num_steps
+        if regular or newly.any():
             # The group's wall time is shared equally by the models that trained in it.
             share = (time.perf_counter() - clock) / len(actives)
             clock = time.perf_counter()
             for i, m in actives:
                 m.meta["train_seconds"] += share
+                if not (regular or newly[i]):
+                    continue
                 m.meta["iterator"] = m.batches.get_state()
                 m.checkpointer.save(
                     done,
@@ -335,7 +360,11 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
     results = []
     for m, (labels, predictions) in zip(members, tested, strict=True):
         test = evaluate.classification_metrics(labels, predictions, m.run.data.class_names)
-        m.log.write(num_steps, "test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
+        m.log.write(
+            final_step(m.meta, num_steps),
+            "test",
+            {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
+        )
         m.log.close()
         result = neural_result(m.base, m.assembled, test, m.meta, num_steps, m.run.tags)
         results.append(write_result(m.run.directory, result))

@@ -1,8 +1,10 @@
 """The run loop: data -> model -> train with validation -> test report, resumable.
 
 `train_and_evaluate(config, workdir)` trains `config.model.variant` on the training subjects
-(or the windows given), evaluates on the validation subjects every `eval_every` steps, keeps
-the trainable tree with the best validation macro-F1, and reports test accuracy, macro-F1,
+(or the windows given) for its budget (`harjax.run.budget`: `train.num_steps`, or an epochs
+budget), evaluates on the validation subjects every `eval_every` steps, keeps the trainable
+tree with the best validation macro-F1, stops early after `train.patience` evaluations without
+improvement (when set), and reports test accuracy, macro-F1,
 per-class F1 and a confusion matrix (`metrics.json`, `confusion.png`). It checkpoints (orbax)
 what trains plus the data-iterator position; a rerun of the same run resumes from the last
 checkpoint and ends with the same numbers, and a rerun of another run in the same directory is
@@ -30,6 +32,7 @@ from harjax.data import pipeline
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import compute_stats
 from harjax.metrics_log import MetricsLog
+from harjax.run import budget
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
 from harjax.run.environment import environment
@@ -216,6 +219,8 @@ def initial_meta(assembled) -> dict[str, Any]:
         "curve": [],
         "best_step": 0,
         "best_score": -1.0,
+        "evals_since_improvement": 0,  # early stopping's count (`budget.early_stopping`)
+        "stopped_step": None,  # the step it stopped early at
         "train_seconds": 0.0,
         "backbone_spec": assembled.backbone_spec,
         "backbone_hash": assembled.backbone_hash,
@@ -250,9 +255,16 @@ def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str
             "trainable_fraction": counts["fraction"],
             "train_seconds": meta["train_seconds"],
             "num_steps": num_steps,
+            "stopped_step": meta.get("stopped_step"),
         },
         tags,
     )
+
+
+def final_step(meta, num_steps: int) -> int:
+    """The last step a run trained: where it stopped early, else its budget."""
+    stopped = meta.get("stopped_step")
+    return num_steps if stopped is None else int(stopped)
 
 
 def base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any]:
@@ -282,10 +294,11 @@ def _train(
         start_run(workdir, config, expected, stats)
         return _train_classical(config, workdir, data, train_idx, base, tags)
 
-    train_config = config.train
+    run_config = budget.resolve(config, len(train_idx))  # the step budget and eval spacing
+    train_config = run_config.train
     mesh = train.data_mesh()
     assembled, initial = assemble_run(config, data, backbone, init_trainable, workdir)
-    compiled = steps.get(config, assembled, len(class_names), data.dataset.num_channels, mesh)
+    compiled = steps.get(run_config, assembled, len(class_names), data.dataset.num_channels, mesh)
     rep = train.replicated(mesh)
     frozen = jax.device_put(assembled.frozen, rep)
     state = train.create_train_state(state_rng(config), initial, compiled.optimizer)
@@ -323,8 +336,9 @@ def _train(
         )
         return evaluate.classification_metrics(labels, predictions, class_names)["macro_f1"]
 
+    stopping = budget.early_stopping(train_config, [meta])
     bar = tqdm(
-        range(start, num_steps),
+        range(start, final_step(meta, num_steps)),  # a run that stopped early does not resume
         initial=start,
         total=num_steps,
         desc=f"{variant} {workdir.name}",
@@ -339,18 +353,21 @@ def _train(
             scalars = jax.device_get(metrics)
             log.write(done, "train", scalars)
             bar.set_postfix(loss=f"{float(scalars['loss']):.3f}")
+        stopped = False
         if len(val_idx) and (done % eval_every == 0 or done == num_steps):
             score = validate(state.params)
-            meta["curve"].append([done, score])
             log.write(done, "val", {"macro_f1": score})
-            if score > meta["best_score"]:
-                meta["best_score"], meta["best_step"] = score, done
+            improved, newly = budget.record_evaluation(stopping, [meta], done, [score], [True])
+            if improved[0]:
                 best = jax.tree.map(jnp.copy, state.params)
-        if done % checkpoint_every == 0 or done == num_steps:
+            stopped = bool(newly[0])
+        if done % checkpoint_every == 0 or done == num_steps or stopped:
             meta["train_seconds"] += time.perf_counter() - clock
             clock = time.perf_counter()
             meta["iterator"] = batches.get_state()
             checkpointer.save(done, state, best, meta)
+        if stopped:
+            break
     bar.close()
     checkpointer.close()
     if not len(val_idx):  # no validation subjects: the last state is the result
@@ -359,7 +376,11 @@ def _train(
         compiled.eval_step, best, frozen, data, data.split.test, stats, eval_batch_size, mesh
     )
     test = evaluate.classification_metrics(labels, predictions, class_names)
-    log.write(num_steps, "test", {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]})
+    log.write(
+        final_step(meta, num_steps),
+        "test",
+        {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
+    )
     log.close()
     result = neural_result(base, assembled, test, meta, num_steps, tags)
     return write_result(workdir, result)
@@ -410,6 +431,7 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
             "trainable_fraction": 1.0,
             "train_seconds": seconds,
             "num_steps": 0,
+            "stopped_step": None,
         },
         tags,
     )

@@ -41,7 +41,8 @@ RESULT_KEYS = (
     "total_params",
     "trainable_fraction",
     "train_seconds",
-    "num_steps",
+    "num_steps",  # the resolved budget (`harjax.run.budget`)
+    "stopped_step",  # where early stopping ended the run, None: it trained its budget
     "warnings",
     "environment",
     "tags",

@@ -114,6 +114,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "optim.weight_decay": _at_least(0, integer=False),
     "optim.grad_clip": _at_least(0, integer=False),
     "optim.label_smoothing": _fraction,
+    "optim.lora_learning_rate": _at_least(0, integer=False),  # 0 = optim.learning_rate
     "train.batch_size": _at_least(1),
     "train.num_steps": _at_least(1),
     "train.eval_every": _at_least(1),
@@ -122,6 +123,10 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "train.checkpoint_every": _at_least(1),
     "train.max_eval_windows": _at_least(0),
     "train.models_per_program": _at_least(1),
+    "train.epochs": _at_least(0, integer=False),  # 0 = budget train.num_steps
+    "train.min_steps": _at_least(0),
+    "train.patience": _at_least(0),  # evaluations; 0 = no early stopping
+    "train.evals_per_epoch": _at_least(0),
     "pretrain.num_steps": _at_least(1),
     "pretrain.eval_every": _at_least(1),
     "pretrain.checkpoint_every": _at_least(1),
@@ -181,6 +186,13 @@ def problems(config: ml_collections.ConfigDict, *, zero_steps: bool = False) -> 
                 f"config.data.window_length {value.window_length} is not divisible by the "
                 f"projection's total stride {total_stride} (config.projection.strides "
                 f"{tuple(config.projection.strides)})"
+            )
+    present, value = _get(config, "train")
+    if present and not found and "min_steps" in value:
+        if int(value.min_steps) > int(value.num_steps) and not (zero_steps and not value.num_steps):
+            found.append(
+                f"config.train.min_steps {value.min_steps} must be <= config.train.num_steps "
+                f"{value.num_steps} (the largest budget)"
             )
     if not found and config.model.variant == "scratch":
         if int(config.scratch.hidden_size) % int(config.scratch.num_heads):

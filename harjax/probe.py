@@ -78,13 +78,16 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
     if "shuffled" in variants and config.model.random_weights != "matched":
         found.append("config.probe.variants 'shuffled' needs config.model.random_weights 'matched'")
     if config.model.pooling not in ("mean", "last"):
-        found.append(f"config.model.pooling must be 'mean' or 'last', found {config.model.pooling!r}")
+        found.append(
+            f"config.model.pooling must be 'mean' or 'last', found {config.model.pooling!r}"
+        )
     return found
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
     """`run.validate.check_config` (backbone variant) plus the probe's own fields."""
-    from harjax.run.validate import ConfigError, check_config as check_run_config
+    from harjax.run.validate import ConfigError
+    from harjax.run.validate import check_config as check_run_config
 
     found = problems(config)
     if found:
@@ -272,9 +275,7 @@ def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> Non
         axes.plot(*zip(*points), marker="o", color=colours[variant], label=variant)
     for row in rows:
         if row["layer"] is None:
-            axes.axhline(
-                row["test_macro_f1"], color="grey", linestyle="--", label=row["variant"]
-            )
+            axes.axhline(row["test_macro_f1"], color="grey", linestyle="--", label=row["variant"])
     layers = sorted({r["layer"] for r in rows if r["layer"] is not None})
     axes.set_xticks(layers)
     axes.set_xlabel("backbone layer (0-based)")
@@ -320,17 +321,20 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
     rows = []
     for name in (*config.probe.variants, PROJECTION_ONLY):
         for layer, _ in enumerate(features["train"].layers[name]):
-            pick = lambda part: (features[part].layers[name][layer], features[part].labels)
+            train, val, test = (
+                (features[part].layers[name][layer], features[part].labels)
+                for part in ("train", "val", "test")
+            )
             scores = fit_probe(
-                pick("train"),
-                pick("val"),
-                pick("test"),
+                train,
+                val,
+                test,
                 bundle.class_names,
                 c_grid=tuple(config.probe.c_grid),
                 max_iter=int(config.probe.max_iter),
             )
-            rows.append({"variant": name, "layer": None if name == PROJECTION_ONLY else layer,
-                         **scores})
+            layer_name = None if name == PROJECTION_ONLY else layer
+            rows.append({"variant": name, "layer": layer_name, **scores})
     tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
     readout = (
         f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from tqdm import tqdm
 
 from harjax import assemble, controls, lora
 from harjax.evaluate import classification_metrics
@@ -162,7 +163,8 @@ def extract_features(
         shard_index=0,
         shard_count=1,
     )
-    for batch in batches:
+    total = math.ceil(len(indices) / int(config.probe.batch_size))
+    for batch in tqdm(batches, total=total, desc=f"features of {len(indices)} windows"):
         keep = batch["mask"] > 0
         labels.append(batch["label"][keep])
         signal = jnp.asarray(batch["signal"])

@@ -338,6 +338,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
             layer_name = None if name == PROJECTION_ONLY else layer
             rows.append({"variant": name, "layer": layer_name, **scores})
     tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
+    dtype = assemble.resolve_compute_dtype(str(config.backbone.dtype))["name"]
     readout = (
         f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "
         f"skip first token {bool(config.model.skip_first_token)}"
@@ -345,7 +346,8 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
     header = [
         f"Dataset {config.dataset!r} ({len(split.train)} train / {len(split.val)} val / "
         f"{len(split.test)} test windows, subject-disjoint), backbone {backbone.spec!r} "
-        f"({backbone.config.num_layers} layers), seed {config.seed}; {readout}.",
+        f"({backbone.config.num_layers} layers, compute dtype {dtype}), seed {config.seed}; "
+        f"{readout}.",
         "Projection at its seeded initialisation (the same weights for every variant), "
         "nothing trained but a standardised logistic regression per row; its C is chosen from "
         f"{tuple(config.probe.c_grid)} by validation macro-F1, and so is each variant's best "

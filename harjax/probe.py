@@ -1,0 +1,358 @@
+"""A linear probe on frozen features, layer by layer: where does the LLM carry activity?
+
+Training a projection + LoRA mixes two questions: does the frozen backbone's computation help,
+or does the trainable part do all the work? The probe asks only the first. Nothing trains but
+a logistic regression:
+
+    signal (normalised with training-window statistics)
+      -> ConvProjection at its seeded initialisation       the same weights for every variant
+      -> backbone ('pretrained' | 'random' | 'shuffled')   `return_hidden_states`, every layer
+      -> the HAR model's own readout (`HARModel._read`: final norm and pooling options)
+      -> per layer: standardise + logistic regression, C chosen on the validation split
+
+`projection-only` pools the projection's tokens without any backbone: the floor a backbone's
+layers have to clear. Variants differ only in the backbone's weights (`harjax.controls`), so a
+gap between `pretrained` and `shuffled` at a layer is the pretrained weights' doing.
+
+`run_probe(config, workdir)` writes probe.csv, probe.md and probe.png; `launch/probe.py` is its
+command line and `configs/probe.py` its config (the `probe` section lives there only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from harjax import assemble, controls, lora
+from harjax.evaluate import classification_metrics
+from harjax.reporting import tables
+
+PROJECTION_ONLY = "projection-only"
+BACKBONE_VARIANTS = ("pretrained", *controls.CONTROL_VARIANTS)
+COLUMNS = (
+    "variant",
+    "layer",
+    "C",
+    "val_macro_f1",
+    "test_accuracy",
+    "test_macro_f1",
+    "num_features",
+)
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+def problems(config: ml_collections.ConfigDict) -> list[str]:
+    """One line per invalid `probe` field (the rest of the config: `run.validate`)."""
+    if "probe" not in config:
+        return ["config has no 'probe' section; start from configs/probe.py"]
+    probe = config.probe
+    found = []
+    variants = tuple(probe.variants)
+    unknown = [v for v in variants if v not in BACKBONE_VARIANTS]
+    if not variants or unknown or len(set(variants)) != len(variants):
+        found.append(
+            f"config.probe.variants must be distinct names from {BACKBONE_VARIANTS}, found "
+            f"{variants!r}"
+        )
+    grid = tuple(probe.c_grid)
+    if not grid or not all(
+        isinstance(c, int | float) and not isinstance(c, bool) and c > 0 and math.isfinite(c)
+        for c in grid
+    ):
+        found.append(f"config.probe.c_grid must be a non-empty list of numbers > 0, found {grid!r}")
+    for key in ("max_iter", "batch_size"):
+        value = probe[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            found.append(f"config.probe.{key} must be an integer >= 1, found {value!r}")
+    if "shuffled" in variants and config.model.random_weights != "matched":
+        found.append("config.probe.variants 'shuffled' needs config.model.random_weights 'matched'")
+    if config.model.pooling not in ("mean", "last"):
+        found.append(
+            f"config.model.pooling must be 'mean' or 'last', found {config.model.pooling!r}"
+        )
+    return found
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """`run.validate.check_config` (backbone variant) plus the probe's own fields."""
+    from harjax.run.validate import ConfigError
+    from harjax.run.validate import check_config as check_run_config
+
+    found = problems(config)
+    if found:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(found))
+    run_config = config.copy_and_resolve_references()
+    with run_config.unlocked():
+        run_config.model.variant = "pretrained"  # the probe always needs the backbone spec
+    check_run_config(run_config)
+
+
+def _feature_config(config: ml_collections.ConfigDict, variant: str) -> ml_collections.ConfigDict:
+    """`config` as `assemble` should build a probe model: no LoRA, no feature standardisation
+    (the probe standardises), every layer read out."""
+    c = config.copy_and_resolve_references()
+    with c.unlocked():
+        c.model.variant = variant
+        c.lora.rank = 0
+        c.model.standardize_features = False
+        c.model.readout_layers = ()
+    return c
+
+
+# -------------------------------------------------------------------------------- features
+
+
+@dataclasses.dataclass
+class Features:
+    """Pooled features of one split: `layers[name]` (N, d_model) per readout, `labels` (N,)."""
+
+    layers: dict[str, list[np.ndarray]]  # variant -> one (N, d_model) array per layer
+    labels: np.ndarray
+
+
+def _models(config, bundle, backbone):
+    """{variant: (HARModel reading every layer, params)} plus the projection-only pair.
+
+    Every variant is assembled with the same seed: `assemble` draws the projection from
+    `jax.random.key(config.seed)` before any backbone control, so its weights are identical.
+    """
+    num_layers = backbone.config.num_layers
+    models = {}
+    for variant in config.probe.variants:
+        built = assemble.assemble(
+            _feature_config(config, variant),
+            num_classes=len(bundle.class_names),
+            num_channels=bundle.dataset.num_channels,
+            rng=jax.random.key(int(config.seed)),
+            backbone=backbone,
+        )
+        model = built.model.clone(readout_layers=tuple(range(num_layers)))
+        models[variant] = (model, lora.merge_params(built.trainable, built.frozen))
+    model, params = models[config.probe.variants[0]]
+    models[PROJECTION_ONLY] = (model.clone(backbone=None), {"projection": params["projection"]})
+    return models
+
+
+def extract_features(
+    config: ml_collections.ConfigDict, bundle, indices: np.ndarray, stats, models
+) -> Features:
+    """Pooled features of the windows at `indices`, one jitted forward per batch and model."""
+    from harjax.data import pipeline
+
+    forwards = {}  # one compiled program per module structure, shared by the backbone variants
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in models}
+    labels = []
+    batches = pipeline.eval_batches(
+        bundle.dataset,
+        indices,
+        batch_size=int(config.probe.batch_size),
+        stats=stats,
+        label_key=bundle.label_key,
+        shard_index=0,
+        shard_count=1,
+    )
+    total = math.ceil(len(indices) / int(config.probe.batch_size))
+    for batch in tqdm(batches, total=total, desc=f"features of {len(indices)} windows"):
+        keep = batch["mask"] > 0
+        labels.append(batch["label"][keep])
+        signal = jnp.asarray(batch["signal"])
+        for name, (model, params) in models.items():
+            key = repr(model)
+            if key not in forwards:
+                forwards[key] = jax.jit(
+                    lambda p, s, m=model: m.apply({"params": p}, s, return_features=True)
+                )
+            outputs[name].append(np.asarray(forwards[key](params, signal))[keep])
+    layers = {}
+    for name, (model, _) in models.items():
+        pooled = np.concatenate(outputs[name]) if outputs[name] else np.zeros((0, 0), np.float32)
+        count = 1 if model.backbone is None else len(model.readout_layers)
+        layers[name] = np.split(pooled, count, axis=1)  # (N, L * d) -> L x (N, d), in order
+    return Features(layers, np.concatenate(labels) if labels else np.zeros(0, np.int32))
+
+
+# ----------------------------------------------------------------------------------- probe
+
+
+def fit_probe(
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    class_names: Sequence[str],
+    *,
+    c_grid: Sequence[float],
+    max_iter: int,
+) -> dict[str, Any]:
+    """Standardised logistic regression fit on `train`, C chosen by validation macro-F1.
+
+    Ties go to the smaller C (the stronger regularisation). The test split is scored once, by
+    the chosen model, and plays no part in the choice.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train[0])
+    train_x, val_x, test_x = (scaler.transform(x) for x in (train[0], val[0], test[0]))
+    best = None
+    for c in sorted(float(c) for c in c_grid):
+        classifier = LogisticRegression(C=c, max_iter=int(max_iter)).fit(train_x, train[1])
+        score = classification_metrics(val[1], classifier.predict(val_x), class_names)
+        if best is None or score["macro_f1"] > best[1]:
+            best = (c, score["macro_f1"], classifier)
+    c, val_f1, classifier = best
+    tested = classification_metrics(test[1], classifier.predict(test_x), class_names)
+    return {
+        "C": c,
+        "val_macro_f1": val_f1,
+        "test_accuracy": tested["accuracy"],
+        "test_macro_f1": tested["macro_f1"],
+        "num_features": int(train[0].shape[1]),
+    }
+
+
+def best_layers(rows: Sequence[tables.Row]) -> dict[str, tables.Row]:
+    """{variant: its row with the highest validation macro-F1} (ties: the earlier layer)."""
+    best: dict[str, tables.Row] = {}
+    for row in rows:
+        current = best.get(row["variant"])
+        if current is None or row["val_macro_f1"] > current["val_macro_f1"]:
+            best[row["variant"]] = row
+    return best
+
+
+# --------------------------------------------------------------------------------- reports
+
+
+def _layer_text(layer) -> str:
+    return "—" if layer is None else str(layer)
+
+
+def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> str:
+    lines = [
+        [
+            row["variant"],
+            _layer_text(row["layer"]),
+            f"{row['C']:g}",
+            f"{row['val_macro_f1']:.3f}",
+            f"{row['test_accuracy']:.3f}",
+            f"{row['test_macro_f1']:.3f}",
+            row["num_features"],
+        ]
+        for row in rows
+    ]
+    header = ["variant", "layer", "C", "val macro-F1", "test accuracy", "test macro-F1", "features"]
+    text = ["# Linear probe on frozen features", "", *header_lines, ""]
+    text.append(tables.markdown_table(header, lines, "lrrrrrr"))
+    for variant, row in best_layers(rows).items():
+        scores = f"validation macro-F1 {row['val_macro_f1']:.3f}, test {row['test_macro_f1']:.3f}"
+        if row["layer"] is None:
+            text.append(f"- {variant} (the projection's tokens pooled, no backbone): {scores}.")
+        else:
+            text.append(f"- {variant}: best layer by validation is {row['layer']} ({scores}).")
+    return "\n".join(text) + "\n"
+
+
+def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> None:
+    """Test macro-F1 vs layer, one line per variant; projection-only a dashed horizontal line."""
+    from harjax.reporting.plots import _colours, _figure, _save
+
+    variants = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
+    colours = _colours(variants)
+    figure = _figure()
+    axes = figure.add_subplot()
+    for variant in variants:
+        points = [(r["layer"], r["test_macro_f1"]) for r in rows if r["variant"] == variant]
+        axes.plot(*zip(*points), marker="o", color=colours[variant], label=variant)
+    for row in rows:
+        if row["layer"] is None:
+            axes.axhline(row["test_macro_f1"], color="grey", linestyle="--", label=row["variant"])
+    layers = sorted({r["layer"] for r in rows if r["layer"] is not None})
+    axes.set_xticks(layers)
+    axes.set_xlabel("backbone layer (0-based)")
+    axes.set_ylabel("test macro-F1 (C chosen on validation)")
+    axes.set_title(title, fontsize=9)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    _save(figure, path)
+
+
+# ------------------------------------------------------------------------------------- run
+
+
+def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, backbone=None):
+    """Features, probes and reports for `config`; returns the rows (also in probe.csv).
+
+    `backbone` may be a pre-loaded `harjax.weights.Backbone` (else `config.backbone.spec`).
+    """
+    from harjax.data.bundle import load_data
+    from harjax.data.normalization import compute_stats
+
+    check_config(config)
+    workdir = Path(workdir)
+    bundle = load_data(config)
+    split = bundle.split
+    for name in ("train", "val", "test"):
+        if len(getattr(split, name)) == 0:
+            raise ValueError(f"probe: the {name} split of {config.dataset!r} has no windows")
+    if backbone is None:
+        from harjax.weights import load_backbone
+
+        backbone = load_backbone(
+            config.backbone.spec,
+            num_layers=config.backbone.num_layers or None,
+            dtype=assemble.dtype_from_name(config.backbone.param_dtype),
+        )
+    stats = compute_stats(bundle.dataset, split.train)
+    models = _models(config, bundle, backbone)
+    features = {
+        name: extract_features(config, bundle, getattr(split, name), stats, models)
+        for name in ("train", "val", "test")
+    }
+    rows = []
+    for name in (*config.probe.variants, PROJECTION_ONLY):
+        for layer, _ in enumerate(features["train"].layers[name]):
+            train, val, test = (
+                (features[part].layers[name][layer], features[part].labels)
+                for part in ("train", "val", "test")
+            )
+            scores = fit_probe(
+                train,
+                val,
+                test,
+                bundle.class_names,
+                c_grid=tuple(config.probe.c_grid),
+                max_iter=int(config.probe.max_iter),
+            )
+            layer_name = None if name == PROJECTION_ONLY else layer
+            rows.append({"variant": name, "layer": layer_name, **scores})
+    tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
+    dtype = assemble.resolve_compute_dtype(str(config.backbone.dtype))["name"]
+    readout = (
+        f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "
+        f"skip first token {bool(config.model.skip_first_token)}"
+    )
+    header = [
+        f"Dataset {config.dataset!r} ({len(split.train)} train / {len(split.val)} val / "
+        f"{len(split.test)} test windows, subject-disjoint), backbone {backbone.spec!r} "
+        f"({backbone.config.num_layers} layers, compute dtype {dtype}), seed {config.seed}; "
+        f"{readout}.",
+        "Projection at its seeded initialisation (the same weights for every variant), "
+        "nothing trained but a standardised logistic regression per row; its C is chosen from "
+        f"{tuple(config.probe.c_grid)} by validation macro-F1, and so is each variant's best "
+        "layer. Test is scored once, by the chosen model.",
+    ]
+    (workdir / "probe.md").write_text(markdown(rows, header))
+    plot(rows, workdir / "probe.png", f"Linear probe per layer: {config.dataset}, {backbone.spec}")
+    return rows

@@ -407,12 +407,14 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
     )
     model.fit(signals, labels)
     seconds = time.perf_counter() - clock
-    test_signals, test_labels = pipeline.load_arrays(
-        data.dataset, data.split.test, None, data.label_key
-    )
-    test = evaluate.classification_metrics(
-        test_labels, model.predict(test_signals), data.class_names
-    )
+    def score(indices):
+        signals, labels = pipeline.load_arrays(data.dataset, indices, None, data.label_key)
+        return evaluate.classification_metrics(labels, model.predict(signals), data.class_names)
+
+    test = score(data.split.test)
+    # Scored on the validation subjects like every neural run, so a sweep can choose the
+    # forest's settings on validation (it has no curve: one fit, one score).
+    val_macro_f1 = score(data.split.val)["macro_f1"] if len(data.split.val) else None
     result = make_result(
         {
             **base,
@@ -424,7 +426,7 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
             "macro_f1": test["macro_f1"],
             "val_curve": {"steps": [], "macro_f1": []},
             "best_step": 0,
-            "best_val_macro_f1": None,
+            "best_val_macro_f1": val_macro_f1,
             "steps_to_95": None,
             "trainable_params": model.num_parameters(),
             "total_params": model.num_parameters(),

@@ -8,15 +8,12 @@ scores never choose. Tables and comparisons then read the kept runs only; the pa
 differences against `pretrained` (matched on split seed and seed, i.e. the same subjects and
 the same k-shot draw) and their verdicts come from `harjax.reporting.stats`.
 
-`classical` has no validation curve in its result, so its validation score is measured here:
-the forest is refit exactly as the run loop fit it (same windows, trees and seed: the fit is
-deterministic) and scored on the validation split; the refit must reproduce the recorded test
-macro-F1, and the score is cached beside the run as `validation.json`.
+Validation scores are the run loop's `best_val_macro_f1` (for `classical`: its one fit scored
+on the validation subjects).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -24,12 +21,9 @@ from typing import Any
 import numpy as np
 
 from harjax.reporting import stats, tables
-from harjax.run import fingerprint as fingerprints
-from harjax.run.result import write_json
 from harjax.sweeps import core
 
 REFERENCE = "pretrained"
-VALIDATION_FILE = "validation.json"
 
 
 def settings(base_variant: str, learning_rates: Sequence[float], trees: Sequence[int]):
@@ -45,47 +39,10 @@ def setting_slug(field: str, value) -> str:
 
 
 def validation_score(run: core.PlannedRun, result: dict[str, Any]) -> float | None:
-    """The run's validation macro-F1: the best of its curve, or for `classical` a refit's."""
-    if result["variant"] != "classical":
-        return result.get("best_val_macro_f1")
-    path = run.directory / VALIDATION_FILE
-    identity = fingerprints.recorded(run.directory)
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("fingerprint") == identity:
-            return cached["macro_f1"]
-    scores = _classical_validation(run, result)
-    write_json(path, {"fingerprint": identity, **scores})
-    return scores["macro_f1"]
-
-
-def _classical_validation(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, float]:
-    from harjax import evaluate
-    from harjax.classical import ClassicalBaseline
-    from harjax.data import pipeline
-
-    config, data = run.config, run.data
-    signals, labels = pipeline.load_arrays(data.dataset, run.train_indices, None, data.label_key)
-    model = ClassicalBaseline(
-        num_trees=int(config.classical.num_trees),
-        seed=int(config.seed),
-        sample_rate=float(config.data.sample_rate),
-        channel_names=tuple(data.dataset.channel_names),
-    ).fit(signals, labels)
-
-    def score(indices):
-        x, y = pipeline.load_arrays(data.dataset, indices, None, data.label_key)
-        return evaluate.classification_metrics(y, model.predict(x), data.class_names)
-
-    test = score(data.split.test)
-    if not math.isclose(test["macro_f1"], result["macro_f1"], abs_tol=1e-9):
-        raise RuntimeError(
-            f"{run.directory}: refitting the classical baseline gave test macro-F1 "
-            f"{test['macro_f1']:.6f}, the run recorded {result['macro_f1']:.6f}; its validation "
-            "score would not belong to the same forest"
-        )
-    val = score(data.split.val)
-    return {"accuracy": float(val["accuracy"]), "macro_f1": float(val["macro_f1"])}
+    """The run's validation macro-F1: the best of its curve (neural) or of its one fit
+    (classical), as the run loop recorded it; never a test score."""
+    del run  # the result holds it; kept for callers that pass the planned run
+    return result.get("best_val_macro_f1")
 
 
 def setting_of(row: dict[str, Any]) -> tuple:

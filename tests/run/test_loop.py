@@ -102,4 +102,6 @@ def test_every_variant_runs(tmp_path, data, tiny_llama_dir, variant):
         _config(tiny_llama_dir, variant, steps=4), tmp_path / variant, data=data, progress=False
     )
     assert 0 <= result["macro_f1"] <= 1 and result["variant"] == variant
+    # Every variant is scored on validation (classical too: its settings are chosen on it).
+    assert 0 <= result["best_val_macro_f1"] <= 1
     assert os.path.exists(tmp_path / variant / "confusion.png")

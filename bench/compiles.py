@@ -55,6 +55,7 @@ def run(shots: list[int], layers: int, steps: int) -> dict:
     config = get_config()
     config.backbone.num_layers = layers
     config.train.num_steps = steps
+    config.train.epochs, config.train.min_steps, config.train.patience = 0.0, 0, 0  # fixed steps
     config.train.eval_every = steps
     config.train.checkpoint_every = steps
     config.train.max_eval_windows = 64

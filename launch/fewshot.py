@@ -21,26 +21,26 @@ from harjax import cli
 from harjax.sweeps import core, fewshot
 
 cli.define_common_flags("fewshot.py")
-flags.DEFINE_string("shots", "1,5,10", "Comma-separated k values ('all' is always added).")
-flags.DEFINE_integer("seeds", 3, "Seeds per (variant, k).")
-flags.DEFINE_list("variants", list(fewshot.BASE_VARIANTS), "Base variants to run.")
+flags.DEFINE_string("shots", None, "Comma-separated k values ('all' is always added).")
+flags.DEFINE_integer("seeds", None, "Seeds per (variant, k).")
+flags.DEFINE_list("variants", None, "Base variants to run.")
 flags.DEFINE_list("lora_ranks", [], "Extra 'pretrained' rows with these LoRA ranks (0 = frozen).")
 flags.DEFINE_string("kernel_sizes", "", "Extra rows: projection kernel-size sets, ';'-separated.")
 flags.DEFINE_list("proj_channels", [], "Extra rows: projection channels per branch.")
 flags.DEFINE_string("strides", "", "Extra rows: projection stride lists, ';'-separated.")
 flags.DEFINE_list("layers", [], "Extra rows: backbone layers kept.")
 flags.DEFINE_integer(
-    "splits", 1, "Subject splits: split seeds config.data.split_seed + 0, 1, ..., N - 1."
+    "splits", None, "Subject splits: split seeds config.data.split_seed + 0, 1, ..., N - 1."
 )
 flags.DEFINE_list(
     "learning_rates",
-    [],
+    None,
     "Learning rates every neural variant tries; the best mean validation macro-F1 per "
     "(variant, k) is kept (default: config.optim.learning_rate).",
 )
 flags.DEFINE_list(
     "classical_trees",
-    [],
+    None,
     "Forest sizes classical tries, chosen on validation (default: config.classical.num_trees).",
 )
 for _name in ("lora_ranks", "kernel_sizes", "proj_channels", "learning_rates", "classical_trees"):
@@ -64,40 +64,63 @@ def _ints(values: list[str], flag: str) -> list[int]:
         raise ValueError(f"--{flag}: {values} must be integers") from None
 
 
+# Flags not given fall back to the config's `sweep` section (configs/fewshot.py, study.py).
+_SWEEP_DEFAULTS = {
+    "shots": "1,5,10",
+    "seeds": 3,
+    "splits": 1,
+    "variants": ",".join(fewshot.BASE_VARIANTS),
+    "learning_rates": "",
+    "classical_trees": "",
+}
+
+
+def _sweep_setting(config, name: str):
+    value = getattr(flags.FLAGS, name)
+    if value is not None:
+        return value
+    section = config.get("sweep", {})
+    value = section.get(name, _SWEEP_DEFAULTS[name])
+    if name in ("variants", "learning_rates", "classical_trees"):
+        return [part.strip() for part in str(value).split(",") if part.strip()]
+    return value
+
+
 def main(argv):
     if len(argv) > 1:
         raise ValueError(f"unexpected arguments: {argv[1:]}")
-    f = flags.FLAGS
     config = cli.resolved_config()
+    f = flags.FLAGS
+    sweep = {name: _sweep_setting(config, name) for name in _SWEEP_DEFAULTS}
     cli.validate_dataset(config.dataset)
-    if f.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {f.seeds}")
+    if sweep["seeds"] < 1:
+        raise ValueError(f"--seeds must be >= 1, got {sweep['seeds']}")
     variants = fewshot.make_variants(
-        f.variants,
+        sweep["variants"],
         lora_ranks=_ints(f.lora_ranks, "lora_ranks"),
         kernel_sizes=_int_lists(f.kernel_sizes, "kernel_sizes"),
         projection_channels=_ints(f.proj_channels, "proj_channels"),
         strides=_int_lists(f.strides, "strides"),
         layers=_ints(f.layers, "layers"),
     )
-    if f.splits < 1:
-        raise ValueError(f"--splits must be >= 1, got {f.splits}")
+    if sweep["splits"] < 1:
+        raise ValueError(f"--splits must be >= 1, got {sweep['splits']}")
     try:
-        learning_rates = [float(v) for v in f.learning_rates]
+        learning_rates = [float(v) for v in sweep["learning_rates"]]
     except ValueError:
-        raise ValueError(f"--learning-rates: {f.learning_rates} must be numbers") from None
-    shots = core.parse_shots(f.shots)
+        raise ValueError(f"--learning-rates: {sweep['learning_rates']} must be numbers") from None
+    shots = core.parse_shots(sweep["shots"])
     workdir = cli.prepare_workdir(f.workdir, "runs/fewshot")
     start = time.perf_counter()
     fewshot.run_sweep(
         config,
         workdir,
         shots=shots,
-        seeds=f.seeds,
+        seeds=sweep["seeds"],
         variants=variants,
-        splits=[int(config.data.split_seed) + i for i in range(f.splits)],
+        splits=[int(config.data.split_seed) + i for i in range(sweep["splits"])],
         learning_rates=learning_rates,
-        classical_trees=_ints(f.classical_trees, "classical_trees"),
+        classical_trees=_ints(sweep["classical_trees"], "classical_trees"),
         overwrite=f.overwrite,
     )
     print((workdir / "results.md").read_text())

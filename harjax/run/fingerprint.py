@@ -76,6 +76,7 @@ def fingerprint(
     config = config.to_dict()
     # How many runs share a program changes the wall time, not the run: not fingerprinted.
     config.get("train", {}).pop("models_per_program", None)
+    config.pop("sweep", None)  # what else the command runs, not what this run is
     # Fields added after runs were recorded are left out while off, so those runs still match.
     for section, name in _OFF_BY_DEFAULT:
         if not config.get(section, {}).get(name, 0):

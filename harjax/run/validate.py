@@ -127,6 +127,8 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "train.min_steps": _at_least(0),
     "train.patience": _at_least(0),  # evaluations; 0 = no early stopping
     "train.evals_per_epoch": _at_least(0),
+    "sweep.seeds": _at_least(1),
+    "sweep.splits": _at_least(1),
     "pretrain.num_steps": _at_least(1),
     "pretrain.eval_every": _at_least(1),
     "pretrain.checkpoint_every": _at_least(1),

@@ -15,6 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 TINY = [
+    # A fixed 8-step budget (the default sweep's epochs budget would need >= 40 steps).
+    "--config.train.epochs",
+    "0",
+    "--config.train.min_steps",
+    "0",
+    "--config.train.patience",
+    "0",
     "--config.backbone.num_layers",
     "1",
     "--config.projection.strides",
@@ -65,6 +72,8 @@ def _fewshot_args(workdir, backbone):
         "1,2",
         "--seeds",
         "2",
+        "--splits",
+        "1",
         "--variants",
         "pretrained,classical",
         *TINY,

@@ -1,0 +1,25 @@
+"""The study: the fair protocol at full size, run in the background on a 2-core CPU.
+
+    python launch/fewshot.py --config configs/study.py --workdir docs/results/study/runs
+
+3 subject splits x 3 seeds x k = 1, 5, 10, all; every variant (pretrained, random, shuffled,
+none, scratch, classical) with the same learning-rate grid for every neural variant (chosen per
+(variant, k) on validation) and a forest-size grid for classical; budget 20 epochs clipped to
+60-400 steps with early stopping (patience 4 validations). Resumable: rerun the same command.
+"""
+
+from configs.fewshot import get_config as fewshot_config
+
+
+def get_config(arg: str | None = None):
+    c = fewshot_config(arg)
+    c.train.num_steps = 400
+    c.train.epochs = 20.0
+    c.train.min_steps = 60
+    c.train.patience = 4
+    c.train.checkpoint_every = 50
+    c.sweep.seeds = 3
+    c.sweep.splits = 3
+    c.sweep.learning_rates = "1e-3,3e-3"
+    c.sweep.classical_trees = "100,300"
+    return c

@@ -50,6 +50,11 @@ def test_train_writes_every_artifact_and_is_deterministic(tmp_path, data, tiny_l
     assert np.asarray(first["test"]["confusion"]).sum() == len(data.split.test)
     assert first["val_curve"]["steps"] == [4, 8]
     assert 0 < first["trainable_params"] < first["total_params"]
+    # The machine is recorded with the result (results.md prints it).
+    environment = first["environment"]
+    assert environment["cpu"]["cores"] >= 1 and isinstance(environment["cpu"]["flags"], list)
+    assert environment["packages"]["jax"] and "xla_flags" in environment
+    assert first["compute_dtype"]["name"] == "float32" and first["compute_dtype"]["reason"]
     # The split's subjects are written down with the results and are disjoint.
     split = first["split"]
     assert not set(split["train_subjects"]) & set(split["test_subjects"])

@@ -88,8 +88,10 @@ def _sweep(planned, workdir: Path, backbone, models_per_program: int) -> tuple[f
     return time.perf_counter() - start, [read_result(run.directory) for run in planned]
 
 
-def run(quick: bool = False) -> dict:
+def run(quick: bool = False, dtype: str = "") -> dict:
     config = _config(quick)
+    if dtype:
+        config.backbone.dtype = dtype
     if quick:
         from tests.fakes import tiny_llama_backbone
 
@@ -101,6 +103,7 @@ def run(quick: bool = False) -> dict:
         seeds, rates = 3, RATES
     data = load_data(config)
     results = {"cpu": precision.cpu_info(), "quick": quick}
+    results["compute_dtype"] = precision.resolve_compute_dtype(str(config.backbone.dtype))[0]
     with tempfile.TemporaryDirectory(prefix="harjax-sweep-bench-") as tmp:
         measured = {}
         for name, per_program in (("sequential", 1), ("batched", seeds * len(rates))):
@@ -142,10 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--dtype", default="", help="backbone.dtype (default: the config's)")
     args = parser.parse_args()
-    results = run(quick=args.quick)
+    results = run(quick=args.quick, dtype=args.dtype)
     flags = ", ".join(f"{k}={'y' if v else 'n'}" for k, v in results["cpu"]["flags"].items())
     print(f"cpu: {results['cpu']['model_name']} ({results['cpu']['num_cores']} cores) {flags}")
+    print(f"compute dtype: {results['compute_dtype']}")
     for name in ("sequential", "batched"):
         entry = results[name]
         gflops = f", {entry['train_gflops']:.1f} matmul GFLOP/s" if "train_gflops" in entry else ""

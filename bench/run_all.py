@@ -102,6 +102,10 @@ def _flags_table(flags: list[dict]) -> str:
 
 
 def write_report(results: dict, out: Path, quick: bool) -> None:
+    from bench.sweep_throughput import render  # imports harjax: only when writing the report
+
+    sweep = results.get("sweep_throughput")
+    sweep_section = render(sweep) if sweep else "(not run)"
     machine = results["machine"]
     vs_table, ratios = _vs_table(results["vs_pytorch"])
     roof, lo, mem, comp = (results[k] for k in ("roofline", "lora", "memory", "compiles"))
@@ -195,6 +199,9 @@ elementwise work). MFU = analytic FLOPs / step time / best matmul rate of the st
 {_table(comp["table"])}
 
 Totals per jitted function: `{comp["totals"]}`.
+
+## 7. Many models per program (`bench/sweep_throughput.py`)
+{sweep_section}
 
 ## Findings
 {NOTES}

@@ -141,6 +141,28 @@ def run(quick: bool = False, dtype: str = "") -> dict:
     return results
 
 
+def render(results: dict) -> str:
+    """The docs/performance.md section for one or more runs of this benchmark (by dtype)."""
+    runs = results if isinstance(results, list) else [results]
+    lines = [
+        "| compute dtype | models | sequential models/s | batched models/s | batched/sequential "
+        "| matmul GFLOP/s seq / batched | max final val macro-F1 diff | same best step "
+        "| peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        gflops = " / ".join(f"{run[name].get('train_gflops', float('nan')):.0f}"
+                            for name in ("sequential", "batched"))  # fmt: skip
+        lines.append(
+            f"| {run.get('compute_dtype', '?')} | {run['num_models']} "
+            f"| {run['sequential']['models_per_second']:.3f} "
+            f"| {run['batched']['models_per_second']:.3f} | {run['speedup']:.2f}x | {gflops} "
+            f"| {run['max_final_val_f1_difference']:.3f} "
+            f"| {100 * run['same_best_step_fraction']:.0f} % | {run['peak_rss_mib']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")

@@ -202,6 +202,10 @@ Totals per jitted function: `{comp["totals"]}`.
 
 ## 7. Many models per program (`bench/sweep_throughput.py`)
 {sweep_section}
+Batching M models into one program removes per-run overhead and makes the frozen matmuls M
+times taller; it cannot add FLOP/s to a step that already runs at the CPU's matmul rate
+(float32 here), so on a 2-core CPU the gain is bounded by best matmul rate / achieved rate.
+float32 results are identical either way; bf16 ones differ in rounding (see the columns).
 
 ## Findings
 {NOTES}

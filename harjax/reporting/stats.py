@@ -209,16 +209,19 @@ def _sorted_groups(groups: Sequence[tuple], within: Sequence[str]) -> list[tuple
     return sorted(groups, key=key)
 
 
+_DEFAULTS = {"within": ("shots",), "compare": "variant", "level": 0.95}
+
+
 def comparisons(
     rows: Sequence[Row],
     *,
     metric: str,
-    compare: str = "variant",
+    compare: str = _DEFAULTS["compare"],
     reference: Any,
     others: Sequence[Any],
-    within: Sequence[str] = ("shots",),
+    within: Sequence[str] = _DEFAULTS["within"],
     pair_on: Sequence[str] = ("split_seed", "seed"),
-    level: float = 0.95,
+    level: float = _DEFAULTS["level"],
     method: Method = "t",
     seed: int = 0,
     resamples: int = 10_000,
@@ -254,26 +257,17 @@ def comparisons(
 
 
 def comparison_table(
-    rows: Sequence[Row],
-    *,
-    metric: str,
-    compare: str = "variant",
-    reference: Any,
-    others: Sequence[Any],
-    within: Sequence[str] = ("shots",),
-    pair_on: Sequence[str] = ("split_seed", "seed"),
-    level: float = 0.95,
-    method: Method = "t",
-    seed: int = 0,
-    resamples: int = 10_000,
-    digits: int = 3,
+    rows: Sequence[Row], *, metric: str, reference: Any, digits: int = 3, **options: Any
 ) -> str:
     """Markdown: one line per group and other variant, the paired difference other - reference.
 
     Columns: the `within` values, the variant, mean difference, CI, pairs used, unpaired runs
     (left out), and the verdict word for the other variant (better / worse / no detectable
-    difference / cannot tell).
+    difference / cannot tell). `options`: the keywords of `comparisons`.
     """
+    within = options.get("within", _DEFAULTS["within"])
+    compare = options.get("compare", _DEFAULTS["compare"])
+    level = options.get("level", _DEFAULTS["level"])
     header = [
         *within,
         compare,
@@ -285,17 +279,7 @@ def comparison_table(
     ]
     lines = []
     for group, other, paired, interval in comparisons(
-        rows,
-        metric=metric,
-        compare=compare,
-        reference=reference,
-        others=others,
-        within=within,
-        pair_on=pair_on,
-        level=level,
-        method=method,
-        seed=seed,
-        resamples=resamples,
+        rows, metric=metric, reference=reference, **options
     ):
         ci = (
             "—"
@@ -310,34 +294,16 @@ def comparison_table(
 
 
 def verdicts(
-    rows: Sequence[Row],
-    *,
-    metric: str,
-    compare: str = "variant",
-    reference: Any,
-    others: Sequence[Any],
-    within: Sequence[str] = ("shots",),
-    pair_on: Sequence[str] = ("split_seed", "seed"),
-    level: float = 0.95,
-    method: Method = "t",
-    seed: int = 0,
-    resamples: int = 10_000,
-    digits: int = 3,
+    rows: Sequence[Row], *, metric: str, reference: Any, digits: int = 3, **options: Any
 ) -> list[str]:
-    """`verdict` of each other variant against `reference`, prefixed by its group ("shots=5: ")."""
+    """`verdict` of each other variant against `reference`, prefixed by its group ("shots=5: ").
+
+    `options`: the keywords of `comparisons`.
+    """
+    within = options.get("within", _DEFAULTS["within"])
     sentences = []
     for group, other, _, interval in comparisons(
-        rows,
-        metric=metric,
-        compare=compare,
-        reference=reference,
-        others=others,
-        within=within,
-        pair_on=pair_on,
-        level=level,
-        method=method,
-        seed=seed,
-        resamples=resamples,
+        rows, metric=metric, reference=reference, **options
     ):
         where = ", ".join(f"{column}={value}" for column, value in zip(within, group))
         sentence = verdict(other, reference, interval, metric, digits)

@@ -248,7 +248,8 @@ def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str
             "macro_f1": test["macro_f1"],
             "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
             "best_step": meta["best_step"],
-            "best_val_macro_f1": meta["best_score"],
+            # None without validation subjects: a sweep must not choose settings on -1.
+            "best_val_macro_f1": meta["best_score"] if meta["curve"] else None,
             "steps_to_95": evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
             "trainable_params": counts["trainable"],
             "total_params": counts["total"],

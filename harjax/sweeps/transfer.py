@@ -192,8 +192,13 @@ def run_transfer(
         fold_dir = workdir / "folds" / data.fold.name
         fold_dir.mkdir(parents=True, exist_ok=True)
         write_json(fold_dir / "fold.json", data.info)
-        needs_tree = any(
-            run.init is not None and not core.read_result(run.directory) for run in runs
+        # The pre-trained tree is needed by every `sources` run, finished ones included (their
+        # fingerprint holds the tree's digest): pre-train whenever it is missing or one of them
+        # is unfinished (a finished pre-training returns at once).
+        sources = [run for run in runs if run.init is not None]
+        needs_tree = bool(sources) and (
+            core.read_result(pretrain.directory) is None
+            or any(core.read_result(run.directory) is None for run in sources)
         )
         sweep.run([pretrain] if needs_tree else [], after_each=lambda: None)
         sweep.run(runs, after_each=lambda: write_reports(workdir, transfer_runs))

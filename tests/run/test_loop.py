@@ -110,3 +110,18 @@ def test_every_variant_runs(tmp_path, data, tiny_llama_dir, variant):
     # Every variant is scored on validation (classical too: its settings are chosen on it).
     assert 0 <= result["best_val_macro_f1"] <= 1
     assert os.path.exists(tmp_path / variant / "confusion.png")
+
+
+def test_without_validation_subjects_there_is_no_validation_score(tmp_path, data, tiny_llama_dir):
+    """-1 would look like a score to a sweep choosing settings on validation."""
+    import dataclasses
+
+    from harjax.data.bundle import DataBundle
+
+    no_val = DataBundle(
+        data.dataset, dataclasses.replace(data.split, val=data.split.val[:0]), data.label_key
+    )
+    result = loop.train_and_evaluate(
+        _config(tiny_llama_dir, "none", steps=4), tmp_path / "r", data=no_val, progress=False
+    )
+    assert result["best_val_macro_f1"] is None and result["val_curve"]["steps"] == []

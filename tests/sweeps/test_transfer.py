@@ -210,6 +210,26 @@ def test_init_with_another_backbone_hash_is_refused(sweep, tmp_path, bundles, da
         )
 
 
+def test_rerun_with_another_config_and_overwrite_pretrains_again(data, tmp_path):
+    """--overwrite discards the stale pre-training; finished `sources` runs must not try to
+    start from the tree that was discarded."""
+    config = make_config(data["data_dir"])
+    folds = fold_plans.plan_folds([data["a"]], data["c"])
+    first = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
+    config.optim.learning_rate = 5e-3
+    with pytest.raises(ValueError, match="another configuration"):
+        transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
+    again = transfer.run_transfer(
+        config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False, overwrite=True
+    )
+    assert len(again) == len(first) == 1
+    pretrain = tmp_path / "folds" / folds[0].name / "pretrain"
+    assert (
+        json.loads((pretrain / "fingerprint.json").read_text())["config"]["optim"]["learning_rate"]
+        == 5e-3
+    )
+
+
 def test_leave_one_dataset_out_gives_one_fold_per_dataset(data, tmp_path):
     names = [data["a"], data["b"], data["c"]]
     config = make_config(data["data_dir"])

@@ -14,29 +14,14 @@ from typing import Any
 
 import jax
 
+from harjax import precision
+
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint")
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "bf16")
-
-
-def _cpu(cpuinfo: str) -> dict[str, Any]:
-    model, flags = platform.processor() or platform.machine(), set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip().lower()
-        if key in ("model name", "cpu model") and value.strip():
-            model = value.strip()
-        elif key in ("flags", "features"):
-            flags |= set(value.split())
-    return {"model": model, "flags": [flag for flag in _CPU_FLAGS if flag in flags]}
 
 
 @functools.cache
 def environment() -> dict[str, Any]:
-    try:
-        with open("/proc/cpuinfo") as file:
-            cpuinfo = file.read()
-    except OSError:
-        cpuinfo = ""
+    cpu = precision.cpu_info()
     versions = {}
     for name in _PACKAGES:
         try:
@@ -45,7 +30,11 @@ def environment() -> dict[str, Any]:
             versions[name] = None
     devices = jax.devices()
     return {
-        "cpu": {**_cpu(cpuinfo), "cores": os.cpu_count()},
+        "cpu": {
+            "model": cpu["model_name"],
+            "cores": cpu["num_cores"],
+            "flags": [flag for flag, present in cpu["flags"].items() if present],
+        },
         "platform": devices[0].platform,
         "devices": f"{len(devices)} x {devices[0].device_kind}",
         "python": platform.python_version(),
@@ -60,6 +49,6 @@ def describe(env: dict[str, Any]) -> str:
     packages = ", ".join(
         f"{name} {version}" for name, version in env["packages"].items() if version
     )
-    flags = ", ".join(cpu["flags"]) or "none of " + "/".join(_CPU_FLAGS)
+    flags = ", ".join(cpu["flags"]) or "none of " + "/".join(precision.CPU_FLAGS)
     text = f"{cpu['model']} ({cpu['cores']} cores; {flags}); {env['devices']}; {packages}"
     return text + (f"; XLA_FLAGS={env['xla_flags']}" if env["xla_flags"] else "")

@@ -107,4 +107,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # seeds, learning rates, k-shot windows and frozen weights may differ) as one batched
     # program (`harjax.run.group`); 1 = one model per program, the sequential loop.
     c.train.models_per_program = 8
+    # What `launch/fewshot.py` sweeps when its flags are not given (flags override); not part
+    # of any run's fingerprint.
+    c.sweep = ml_collections.ConfigDict()
+    c.sweep.shots = "1,5,10"  # 'all' is always added
+    c.sweep.seeds = 3
+    c.sweep.splits = 1  # split seeds data.split_seed + 0, 1, ...
+    c.sweep.variants = "pretrained,random,shuffled,none,scratch,classical"
+    c.sweep.learning_rates = ""  # '' = optim.learning_rate only
+    c.sweep.classical_trees = ""  # '' = classical.num_trees only
     return c

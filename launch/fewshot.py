@@ -64,23 +64,15 @@ def _ints(values: list[str], flag: str) -> list[int]:
         raise ValueError(f"--{flag}: {values} must be integers") from None
 
 
-# Flags not given fall back to the config's `sweep` section (configs/fewshot.py, study.py).
-_SWEEP_DEFAULTS = {
-    "shots": "1,5,10",
-    "seeds": 3,
-    "splits": 1,
-    "variants": ",".join(fewshot.BASE_VARIANTS),
-    "learning_rates": "",
-    "classical_trees": "",
-}
+_SWEEP_FLAGS = ("shots", "seeds", "splits", "variants", "learning_rates", "classical_trees")
 
 
 def _sweep_setting(config, name: str):
+    """The flag when given, else the config's `sweep` section (defaults in configs/ only)."""
     value = getattr(flags.FLAGS, name)
     if value is not None:
         return value
-    section = config.get("sweep", {})
-    value = section.get(name, _SWEEP_DEFAULTS[name])
+    value = config.sweep[name]
     if name in ("variants", "learning_rates", "classical_trees"):
         return [part.strip() for part in str(value).split(",") if part.strip()]
     return value
@@ -91,7 +83,7 @@ def main(argv):
         raise ValueError(f"unexpected arguments: {argv[1:]}")
     config = cli.resolved_config()
     f = flags.FLAGS
-    sweep = {name: _sweep_setting(config, name) for name in _SWEEP_DEFAULTS}
+    sweep = {name: _sweep_setting(config, name) for name in _SWEEP_FLAGS}
     cli.validate_dataset(config.dataset)
     if sweep["seeds"] < 1:
         raise ValueError(f"--seeds must be >= 1, got {sweep['seeds']}")

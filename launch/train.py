@@ -26,9 +26,7 @@ def main(argv):
     config = cli.resolved_config()
     if flags.FLAGS.variant:
         if flags.FLAGS.variant not in loop.VARIANTS:
-            raise ValueError(
-                f"--variant {flags.FLAGS.variant!r}: expected one of {loop.VARIANTS}"
-            )
+            raise ValueError(f"--variant {flags.FLAGS.variant!r}: expected one of {loop.VARIANTS}")
         config.model.variant = flags.FLAGS.variant
     check_config(config)  # before the dataset or the backbone loads
     cli.validate_dataset(config.dataset)

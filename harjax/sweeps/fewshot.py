@@ -280,7 +280,7 @@ def _row(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
         "split_seed": tags.get("split_seed", run.config.data.split_seed),
         "learning_rate": tags.get("learning_rate"),
         "num_trees": tags.get("num_trees"),
-        "val_macro_f1": protocol.validation_score(run, result),
+        "val_macro_f1": result["best_val_macro_f1"],  # validation only, never test
         "accuracy": result["accuracy"],
         "macro_f1": result["macro_f1"],
         "trainable_params": result["trainable_params"],

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from harjax.reporting import stats, tables
-from harjax.sweeps import core
 
 REFERENCE = "pretrained"
 
@@ -36,13 +35,6 @@ def settings(base_variant: str, learning_rates: Sequence[float], trees: Sequence
 def setting_slug(field: str, value) -> str:
     """Run-directory part for a setting: 'lr0.002', 'trees100'."""
     return f"lr{value:g}" if field == "learning_rate" else f"trees{value}"
-
-
-def validation_score(run: core.PlannedRun, result: dict[str, Any]) -> float | None:
-    """The run's validation macro-F1: the best of its curve (neural) or of its one fit
-    (classical), as the run loop recorded it; never a test score."""
-    del run  # the result holds it; kept for callers that pass the planned run
-    return result.get("best_val_macro_f1")
 
 
 def setting_of(row: dict[str, Any]) -> tuple:

@@ -58,7 +58,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.projection.strides = (2, 2)
     c.projection.output_scale_init = 1.0
     c.projection.calibrate = "none"  # 'none' | 'embedding_rms' (output RMS = token embeddings')
-    c.projection.norm = "channel"  # 'channel' (LayerNorm per step) | 'time' (keeps amplitude)
+    # 'channel' (LayerNorm per step; blind to intensity) | 'amplitude' (the same + each channel's
+    # log std over the window) | 'time' (RMS over time per channel, log-RMS added back)
+    c.projection.norm = "channel"
     c.projection.magnitude_channels = False  # append |acc|, |gyro| as input channels
 
     c.lora = ml_collections.ConfigDict()

@@ -4,7 +4,8 @@
         [--workdir runs/fewshot] [--shots 1,5,10] [--seeds 3]
         [--variants pretrained,random,none,scratch,classical]
         [--lora-ranks 0,16] [--kernel-sizes "3;3,5,9,15"] [--proj-channels 16,64]
-        [--strides "4;2,2,2"] [--layers 1,6] [--config.train.num_steps 200]
+        [--strides "4;2,2,2"] [--layers 1,6] [--ablate projection.norm=channel]
+        [--config.train.num_steps 200]
         [--splits 3] [--learning-rates 1e-3,2e-3,5e-3] [--classical-trees 100,300]
 
 Writes WORKDIR/results.csv, results.md (mean ± std tables of the settings chosen on validation,
@@ -29,6 +30,12 @@ flags.DEFINE_string("kernel_sizes", "", "Extra rows: projection kernel-size sets
 flags.DEFINE_list("proj_channels", [], "Extra rows: projection channels per branch.")
 flags.DEFINE_string("strides", "", "Extra rows: projection stride lists, ';'-separated.")
 flags.DEFINE_list("layers", [], "Extra rows: backbone layers kept.")
+flags.DEFINE_multi_string(
+    "ablate",
+    [],
+    "Extra 'pretrained' row with one config field changed, section.field=value (repeatable), "
+    "e.g. --ablate projection.norm=channel --ablate model.skip_first_token=true.",
+)
 flags.DEFINE_integer(
     "splits", None, "Subject splits: split seeds config.data.split_seed + 0, 1, ..., N - 1."
 )
@@ -94,6 +101,7 @@ def main(argv):
         projection_channels=_ints(f.proj_channels, "proj_channels"),
         strides=_int_lists(f.strides, "strides"),
         layers=_ints(f.layers, "layers"),
+        overrides=[fewshot.parse_ablation(config, text) for text in f.ablate],
     )
     if sweep["splits"] < 1:
         raise ValueError(f"--splits must be >= 1, got {sweep['splits']}")

@@ -9,7 +9,9 @@ kernel sizes (3, 5, 9), 32 channels per branch, strides (2, 2), d_model 576):
                                            concatenated: each branch sees motion at its own scale
                                            (3 samples = 60 ms jitter .. 9 samples = 180 ms strides)
     norm + GELU         (B, 128, 96)       `norm`: 'channel' = LayerNorm over channels at each
-                                           step; 'time' = `TimeNorm` (below)
+                                           step; 'amplitude' = the same plus `WindowAmplitude`
+                                           (below) added after this first norm; 'time' =
+                                           `TimeNorm` (below) at every norm
     downsample stage 1  (B, 64, 96)        conv with kernel = 2 * stride, stride 2, norm, GELU
     downsample stage 2  (B, 32, 96)        same: the token rate is window_length / prod(strides)
     to LLM width        (B, 32, 576)       linear map into the embedding space, times a learned
@@ -22,7 +24,7 @@ Why this shape: IMU activity cues live at several time scales (parallel kernels)
 grow with the token count (strided downsampling sets it), and the LLM expects inputs of the
 magnitude of its own token embeddings (the output scale). With `norm='channel'` the convs have
 no effect of input scale after the first norm: the whole projection is invariant to scaling the
-window, so movement intensity is lost. `norm='time'` keeps it (see `TimeNorm`). Every axis is
+window, so movement intensity is lost. `norm='amplitude'` and `norm='time'` keep it. Every axis is
 config — the referee's projection ablation varies `kernel_sizes`, `channels` and `strides`.
 """
 
@@ -46,7 +48,7 @@ class ProjectionConfig:
     channels: int
     strides: Sequence[int]
     output_scale_init: float
-    norm: str  # 'channel' | 'time'
+    norm: str  # 'channel' | 'amplitude' | 'time'
     magnitude_channels: bool
 
     def num_tokens(self, window_length: int) -> int:
@@ -70,7 +72,7 @@ class ProjectionConfig:
             raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
 
 
-NORMS = ("channel", "time")
+NORMS = ("channel", "amplitude", "time")
 
 
 def append_magnitudes(signal: jnp.ndarray) -> jnp.ndarray:
@@ -112,6 +114,28 @@ class TimeNorm(nn.Module):
         return (normalised * scale + bias + amplitude).astype(self.dtype)
 
 
+class WindowAmplitude(nn.Module):
+    """Each input channel's log standard deviation over the window, mapped to `width` features.
+
+        out = Dense(0.5 * log var_t(signal))      (B, 1, width), added to every step
+
+    Centred, so it measures how hard the wearer moves, not the sensor's orientation (gravity
+    sits in the mean). The kernel starts at zero: at init `norm='amplitude'` computes exactly
+    what `norm='channel'` does, and training decides how much intensity the tokens carry.
+    """
+
+    width: int
+    epsilon: float = 1e-6
+
+    @nn.compact
+    def __call__(self, signal: jnp.ndarray) -> jnp.ndarray:
+        variance = jnp.var(signal.astype(jnp.float32), axis=1, keepdims=True)
+        log_std = 0.5 * jnp.log(variance + self.epsilon)
+        return nn.Dense(
+            self.width, use_bias=False, kernel_init=nn.initializers.zeros, name="dense"
+        )(log_std)
+
+
 class ConvProjection(nn.Module):
     """(B, window_length, C) float -> (B, num_tokens, d_model)."""
 
@@ -131,6 +155,7 @@ class ConvProjection(nn.Module):
         x = signal.astype(self.dtype)
         if config.magnitude_channels:
             x = append_magnitudes(x)
+        signal_in = x
 
         def norm(name: str):
             if config.norm == "time":
@@ -142,8 +167,12 @@ class ConvProjection(nn.Module):
             for k in config.kernel_sizes
         ]
         x = jnp.concatenate(branches, axis=-1)
-        x = nn.gelu(norm("norm_in")(x))
         width = x.shape[-1]
+        normed = norm("norm_in")(x)
+        if config.norm == "amplitude":
+            amplitude = WindowAmplitude(width, name="amplitude")(signal_in)
+            normed = (normed.astype(jnp.float32) + amplitude).astype(self.dtype)
+        x = nn.gelu(normed)
         for i, stride in enumerate(config.strides):
             if stride == 1:
                 continue

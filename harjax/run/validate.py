@@ -99,7 +99,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "projection.strides": _positive_ints,
     "projection.output_scale_init": _positive,
     "projection.calibrate": _one_of("none", "embedding_rms"),
-    "projection.norm": _one_of("channel", "time"),
+    "projection.norm": _one_of("channel", "amplitude", "time"),
     "projection.magnitude_channels": _boolean,
     "lora.rank": _at_least(0),
     "lora.alpha": _positive,

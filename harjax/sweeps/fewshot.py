@@ -90,8 +90,12 @@ def make_variants(
     projection_channels: Sequence[int] = (),
     strides: Sequence[Sequence[int]] = (),
     layers: Sequence[int] = (),
+    overrides: Sequence[tuple[str, Any]] = (),
 ) -> list[Variant]:
-    """Base variants plus one `pretrained` row per ablation value (the referee's axes)."""
+    """Base variants plus one `pretrained` row per ablation value (the referee's axes).
+
+    `overrides` are further (config key, value) rows, e.g. from `parse_ablation`.
+    """
     variants = []
     for name in names:
         if name not in BASE_VARIANTS:
@@ -104,6 +108,7 @@ def make_variants(
         ("projection.channels", projection_channels),
         ("projection.strides", strides),
         ("backbone.num_layers", layers),
+        *((key, (value,)) for key, value in overrides),
     ):
         for value in values:
             value = tuple(value) if isinstance(value, list | tuple) else value
@@ -115,6 +120,43 @@ def make_variants(
     if len(set(names_seen)) != len(names_seen):
         raise ValueError(f"duplicate variants: {names_seen}")
     return variants
+
+
+def parse_ablation(config: ml_collections.ConfigDict, text: str) -> tuple[str, Any]:
+    """'section.field=value' -> (key, value) typed like the config's field (one extra row).
+
+    Booleans are true/false, tuples comma-separated integers; an unknown key or a value that
+    does not parse names the text.
+    """
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    section, _, field = key.partition(".")
+    if not sep or not raw:
+        raise ValueError(f"--ablate {text!r}: expected section.field=value")
+    if (
+        section not in config
+        or not isinstance(config[section], ml_collections.ConfigDict)
+        or (field not in config[section])
+    ):
+        raise ValueError(f"--ablate {text!r}: unknown config key {key!r}")
+    current = config[section][field]
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in ("true", "false"):
+                raise ValueError
+            value = raw.lower() == "true"
+        elif isinstance(current, tuple | list):
+            value = tuple(int(part) for part in raw.split(",") if part.strip())
+        elif isinstance(current, int | float | str):
+            value = type(current)(raw)
+        else:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"--ablate {text!r}: {raw!r} does not parse as {type(current).__name__}, the type "
+            f"of {key} (now {current!r})"
+        ) from None
+    return key, value
 
 
 def run_dir(

@@ -47,3 +47,38 @@ def test_transfer_shots_admit_zero_and_no_implicit_all():
     assert core.parse_shots("5,0,1", zero_shot=True, always_all=False) == [0, 1, 5]
     with pytest.raises(ValueError, match="no value"):
         core.parse_shots("", zero_shot=True, always_all=False)
+
+
+def test_ablation_rows_are_typed_like_the_config_field_and_bad_ones_name_the_text():
+    from configs.default import get_config
+    from harjax.sweeps.fewshot import make_variants, parse_ablation
+
+    config = get_config()
+    assert parse_ablation(config, "projection.norm=channel") == ("projection.norm", "channel")
+    assert parse_ablation(config, "model.skip_first_token=TRUE") == (
+        "model.skip_first_token",
+        True,
+    )
+    assert parse_ablation(config, "projection.strides=4,4") == ("projection.strides", (4, 4))
+    assert parse_ablation(config, "lora.alpha=8") == ("lora.alpha", 8.0)
+    assert parse_ablation(config, "lora.rank=4") == ("lora.rank", 4)
+    variants = make_variants(
+        ["pretrained"], overrides=[("projection.norm", "channel"), ("lora.rank", 4)]
+    )
+    assert [v.name for v in variants] == [
+        "pretrained",
+        "pretrained norm=channel",
+        "pretrained rank=4",
+    ]
+    assert variants[1].apply(config).projection.norm == "channel"
+    for text, message in (
+        ("projection.nrom=time", "unknown config key 'projection.nrom'"),
+        ("projection=time", "unknown config key"),
+        ("projection.norm", "expected section.field=value"),
+        ("model.skip_first_token=yes", "does not parse as bool"),
+        ("lora.rank=two", "does not parse as int"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            parse_ablation(config, text)
+    with pytest.raises(ValueError, match="duplicate variants"):
+        make_variants(["pretrained"], lora_ranks=[4], overrides=[("lora.rank", 4)])

@@ -57,10 +57,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.projection.channels = 32
     c.projection.strides = (2, 2)
     c.projection.output_scale_init = 1.0
-    c.projection.calibrate = "none"  # 'none' | 'embedding_rms' (output RMS = token embeddings')
+    # 'none' | 'embedding_rms' (output RMS = token embeddings'); 'none' by validation evidence
+    c.projection.calibrate = "none"
     # 'channel' (LayerNorm per step; blind to intensity) | 'amplitude' (the same + each channel's
     # log std over the window) | 'time' (RMS over time per channel, log-RMS added back)
-    c.projection.norm = "channel"
+    # 'amplitude' by validation evidence (docs/results/defaults/): no worse than 'channel' in any
+    # paired comparison and it keeps the movement's intensity; 'channel' is the ablation row.
+    c.projection.norm = "amplitude"
     c.projection.magnitude_channels = False  # append |acc|, |gyro| as input channels
 
     c.lora = ml_collections.ConfigDict()

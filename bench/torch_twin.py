@@ -39,13 +39,22 @@ class TorchProjection(nn.Module):
         channels: int,
         strides: Sequence[int],
         output_scale_init: float,
+        norm: str = "channel",
     ):
         super().__init__()
+        if norm not in ("channel", "amplitude"):
+            raise ValueError(f"TorchProjection has norm 'channel' or 'amplitude', got {norm!r}")
         self.branches = nn.ModuleList(
             nn.Conv1d(in_channels, channels, k, padding="same") for k in kernel_sizes
         )
         width = channels * len(kernel_sizes)
         self.norm_in = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
+        # 'amplitude': the window's log std per input channel, zero-initialised like
+        # `harjax.models.projection.WindowAmplitude`.
+        self.amplitude = None
+        if norm == "amplitude":
+            self.amplitude = nn.Linear(in_channels, width, bias=False)
+            nn.init.zeros_(self.amplitude.weight)
         self.strides = [s for s in strides if s != 1]
         self.down = nn.ModuleList(nn.Conv1d(width, width, 2 * s, stride=s) for s in self.strides)
         self.norm_down = nn.ModuleList(
@@ -57,7 +66,11 @@ class TorchProjection(nn.Module):
     def forward(self, signal: torch.Tensor) -> torch.Tensor:
         x = signal.transpose(1, 2)  # torch convolutions are channels-first
         x = torch.cat([conv(x) for conv in self.branches], dim=1)
-        x = F.gelu(self.norm_in(x.transpose(1, 2)), approximate="tanh").transpose(1, 2)
+        normed = self.norm_in(x.transpose(1, 2))
+        if self.amplitude is not None:
+            variance = signal.var(dim=1, unbiased=False, keepdim=True)
+            normed = normed + self.amplitude(0.5 * torch.log(variance + 1e-6))
+        x = F.gelu(normed, approximate="tanh").transpose(1, 2)
         for stride, conv, norm in zip(self.strides, self.down, self.norm_down):
             # XLA 'SAME' for kernel 2s, stride s on a length divisible by s pads s//2 before
             # and s - s//2 after.
@@ -93,11 +106,14 @@ class TorchHAR(nn.Module):
 
 def projection_kwargs(projection) -> dict:
     """`TorchProjection`'s keyword arguments from a config's `projection` block."""
+    if projection.magnitude_channels:
+        raise ValueError("TorchProjection has no magnitude channels; set magnitude_channels False")
     return {
         "kernel_sizes": tuple(projection.kernel_sizes),
         "channels": int(projection.channels),
         "strides": tuple(projection.strides),
         "output_scale_init": float(projection.output_scale_init),
+        "norm": str(projection.norm),
     }
 
 

@@ -40,6 +40,8 @@ def test_torch_projection_matches_flax_projection():
         twin.to_model.weight[:] = t(params["to_model"]["kernel"]).T
         twin.to_model.bias[:] = t(params["to_model"]["bias"])
         twin.output_scale[:] = t(params["output_scale"])
+        assert config.projection.norm == "amplitude"  # the default; its path is compared too
+        twin.amplitude.weight[:] = t(params["amplitude"]["dense"]["kernel"]).T
         got = twin(torch.from_numpy(signal)).numpy()
     want = flax_proj.apply({"params": params}, jnp.asarray(signal))
     assert got.shape == want.shape == (2, 8, 16)

@@ -15,6 +15,8 @@ from typing import Any
 
 import ml_collections
 
+from harjax.models.projection import NORMS
+
 
 class ConfigError(ValueError):
     """One or more config fields are invalid; the message has one line per problem."""
@@ -99,7 +101,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "projection.strides": _positive_ints,
     "projection.output_scale_init": _positive,
     "projection.calibrate": _one_of("none", "embedding_rms"),
-    "projection.norm": _one_of("channel", "amplitude", "time"),
+    "projection.norm": _one_of(*NORMS),
     "projection.magnitude_channels": _boolean,
     "lora.rank": _at_least(0),
     "lora.alpha": _positive,

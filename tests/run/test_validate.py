@@ -28,6 +28,7 @@ def test_the_default_configs_are_valid():
         ("lora.rank", -1, "config.lora.rank must be an integer >= 0, found -1"),
         ("model.variant", "big", "config.model.variant must be one of"),
         ("data.window_stride", 0, "config.data.window_stride must be an integer >= 1"),
+        ("projection.norm", "layer", "config.projection.norm must be one of"),
     ],
 )
 def test_each_bad_field_is_named(key, value, message):

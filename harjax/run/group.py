@@ -366,6 +366,8 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
             {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
         )
         m.log.close()
-        result = neural_result(m.base, m.assembled, test, m.meta, num_steps, m.run.tags)
+        result = neural_result(
+            m.base, m.assembled, test, m.meta, num_steps, m.run.tags, len(members)
+        )
         results.append(write_result(m.run.directory, result))
     return results

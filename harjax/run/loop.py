@@ -232,8 +232,15 @@ def state_rng(config) -> jax.Array:
     return jax.random.key_data(jax.random.key(int(config.seed) + 1))
 
 
-def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
-    """The result record of a trained neural run (the sequential and the group loop)."""
+def neural_result(
+    base, assembled, test, meta, num_steps: int, tags, models_in_program: int = 1
+) -> dict[str, Any]:
+    """The result record of a trained neural run (the sequential and the group loop).
+
+    `models_in_program`: how many models the compiled step trained together (the group loop's
+    batch of models; 1 for the sequential loop). Recorded because in bfloat16 it changes the
+    run's rounding, and so its result (docs/performance.md, Findings).
+    """
     counts = assembled.param_counts()
     curve_steps = [s for s, _ in meta["curve"]]
     curve_values = [v for _, v in meta["curve"]]
@@ -257,6 +264,7 @@ def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str
             "train_seconds": meta["train_seconds"],
             "num_steps": num_steps,
             "stopped_step": meta.get("stopped_step"),
+            "models_in_program": int(models_in_program),
         },
         tags,
     )
@@ -435,6 +443,7 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
             "train_seconds": seconds,
             "num_steps": 0,
             "stopped_step": None,
+            "models_in_program": None,
         },
         tags,
     )

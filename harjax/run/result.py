@@ -43,6 +43,7 @@ RESULT_KEYS = (
     "train_seconds",
     "num_steps",  # the resolved budget (`harjax.run.budget`)
     "stopped_step",  # where early stopping ended the run, None: it trained its budget
+    "models_in_program",  # models trained in this run's compiled program (1: alone)
     "warnings",
     "environment",
     "tags",

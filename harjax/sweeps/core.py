@@ -284,6 +284,39 @@ def warning_lines(planned: Sequence[PlannedRun]) -> list[str]:
     return ["Warnings (classes a run cannot learn or is not scored on):", "", *lines, ""]
 
 
+def _models_in_program(run: PlannedRun, result: Mapping[str, Any]) -> int:
+    """The recorded program size; records from before it was recorded: the most it could be."""
+    if "models_in_program" in result:
+        return int(result["models_in_program"] or 1)
+    return int(run.config.train.get("models_per_program", 1))
+
+
+def precision_lines(planned: Sequence[PlannedRun]) -> list[str]:
+    """results.md lines saying which finished runs trained in bfloat16 beside other models.
+
+    In bfloat16 a batched program rounds differently from a lone model's, and training
+    amplifies that into different runs (docs/performance.md, Findings): such a run's result is
+    not reproduced by training it again in another program. None of those runs: no lines.
+    """
+    shared = [
+        run.label
+        for run, result in finished_results(planned)
+        if (result.get("compute_dtype") or {}).get("name") == "bfloat16"
+        and _models_in_program(run, result) > 1
+    ]
+    if not shared:
+        return []
+    return [
+        f"Note: {len(shared)} run{'s' if len(shared) > 1 else ''} (e.g. {shared[0]}) trained "
+        "in bfloat16 in programs of several models; in bfloat16 a run's result depends on "
+        "the runs that share its program, so rerunning one of them alone or in another "
+        "sweep gives another result (the paired intervals include this noise). For "
+        "run-by-run reproducibility use --config.backbone.dtype float32 "
+        "(docs/performance.md, Findings).",
+        "",
+    ]
+
+
 def machine_lines(planned: Sequence[PlannedRun]) -> list[str]:
     """results.md lines naming every machine the finished runs were measured on."""
     machines = dict.fromkeys(

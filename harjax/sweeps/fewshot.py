@@ -472,7 +472,7 @@ def write_reports(
             f"{', '.join(str(p.relative_to(workdir)) for p in others[:3])}.",
             "",
         ]
-    text += core.machine_lines(planned)
+    text += core.precision_lines(planned) + core.machine_lines(planned)
     (workdir / "results.md").write_text("\n".join(text))
     plots.plot_shots(
         protocol.with_replicate(chosen),

@@ -341,7 +341,8 @@ def write_reports(workdir: str | os.PathLike, planned: Sequence[core.PlannedRun]
         return
     folds_info = [json.loads(p.read_text()) for p in sorted(workdir.glob("folds/*/fold.json"))]
     tables.write_csv(rows, workdir / "results.csv", COLUMNS)
-    notes = core.warning_lines(planned) + core.machine_lines(planned)
+    notes = core.warning_lines(planned) + core.precision_lines(planned)
+    notes += core.machine_lines(planned)
     text = summary_markdown(rows, folds_info, len(planned)) + "\n" + "\n".join(notes)
     (workdir / "results.md").write_text(text)
     plots.plot_shots(

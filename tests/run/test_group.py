@@ -66,6 +66,8 @@ def test_group_equals_sequential_loop_per_model(tmp_path, data, tiny_llama_dir):
     batched_results = group.train_group(runs, backbones=backbones, progress=False)
     sequential = _sequential(_planned(tmp_path, data, tiny_llama_dir, "seq", SETTINGS))
     _assert_close(batched_results, sequential)
+    assert [r["models_in_program"] for r in batched_results] == [3, 3, 3]
+    assert [r["models_in_program"] for r in sequential] == [1, 1, 1]
     for run in runs:
         for name in (
             "metrics.json",
@@ -157,3 +159,39 @@ def test_auto_dtype_is_resolved_and_recorded(tmp_path, data, tiny_llama_dir):  #
     config = _config(tiny_llama_dir, steps=4)
     result = loop.train_and_evaluate(config, tmp_path / "seq_f32", data=data, progress=False)
     assert result["compute_dtype"] == {"name": "float32", "reason": "float32 requested"}
+
+
+def test_results_md_says_when_bfloat16_runs_shared_a_program(tmp_path, data, tiny_llama_dir):  # noqa: F811
+    runs = _planned(tmp_path, data, tiny_llama_dir, "bf16", SETTINGS[:2], steps=4)
+    for run in runs:
+        run.config.backbone.dtype = "bfloat16"
+    group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    lines = core.precision_lines(runs)
+    assert len(lines) == 2 and lines[0].startswith("Note: 2 runs (e.g. run0) trained in bfloat16")
+    assert "--config.backbone.dtype float32" in lines[0]
+    # float32 in a program, or bfloat16 alone: reproducible run by run, no note.
+    f32 = _planned(tmp_path, data, tiny_llama_dir, "f32", SETTINGS[:2], steps=4)
+    group.train_group(f32, backbones=core.BackboneCache(), progress=False)
+    alone = _planned(tmp_path, data, tiny_llama_dir, "alone", SETTINGS[:1], steps=4)
+    alone[0].config.backbone.dtype = "bfloat16"
+    _sequential(alone)
+    assert core.precision_lines(f32) == [] and core.precision_lines(alone) == []
+
+
+def test_records_from_before_the_program_size_was_recorded_count_as_shared(
+    tmp_path,
+    data,  # noqa: F811
+    tiny_llama_dir,
+):
+    import json
+
+    runs = _planned(tmp_path, data, tiny_llama_dir, "old", SETTINGS[:1], steps=4)
+    runs[0].config.backbone.dtype = "bfloat16"
+    (result,) = _sequential(runs)
+    path = runs[0].directory / "metrics.json"
+    old = {key: value for key, value in result.items() if key != "models_in_program"}
+    path.write_text(json.dumps(old))
+    runs[0].config.train.models_per_program = 8  # could have shared: say so
+    assert core.precision_lines(runs)[0].startswith("Note: 1 run (e.g. run0)")
+    runs[0].config.train.models_per_program = 1
+    assert core.precision_lines(runs) == []

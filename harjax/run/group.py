@@ -255,6 +255,7 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
             )
             states[i] = _batched_form(restored, states[i])
             m.batches.set_state(m.meta["iterator"])
+        m.meta["models_in_program"] = max(int(m.meta.get("models_in_program", 1)), len(members))
         m.base = base_fields(config, data, m.run.train_indices, m.stats, None)
         start_run(m.run.directory, config, m.expected, m.stats)
         if progress:
@@ -366,8 +367,6 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
             {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
         )
         m.log.close()
-        result = neural_result(
-            m.base, m.assembled, test, m.meta, num_steps, m.run.tags, len(members)
-        )
+        result = neural_result(m.base, m.assembled, test, m.meta, num_steps, m.run.tags)
         results.append(write_result(m.run.directory, result))
     return results

@@ -222,6 +222,10 @@ def initial_meta(assembled) -> dict[str, Any]:
         "evals_since_improvement": 0,  # early stopping's count (`budget.early_stopping`)
         "stopped_step": None,  # the step it stopped early at
         "train_seconds": 0.0,
+        # The most models any compiled program trained this run with (`run.group` raises it;
+        # checkpointed, so a run resumed elsewhere keeps it): in bfloat16 that program's
+        # rounding shaped the run (docs/performance.md, Findings).
+        "models_in_program": 1,
         "backbone_spec": assembled.backbone_spec,
         "backbone_hash": assembled.backbone_hash,
     }
@@ -232,15 +236,8 @@ def state_rng(config) -> jax.Array:
     return jax.random.key_data(jax.random.key(int(config.seed) + 1))
 
 
-def neural_result(
-    base, assembled, test, meta, num_steps: int, tags, models_in_program: int = 1
-) -> dict[str, Any]:
-    """The result record of a trained neural run (the sequential and the group loop).
-
-    `models_in_program`: how many models the compiled step trained together (the group loop's
-    batch of models; 1 for the sequential loop). Recorded because in bfloat16 it changes the
-    run's rounding, and so its result (docs/performance.md, Findings).
-    """
+def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
+    """The result record of a trained neural run (the sequential and the group loop)."""
     counts = assembled.param_counts()
     curve_steps = [s for s, _ in meta["curve"]]
     curve_values = [v for _, v in meta["curve"]]
@@ -264,7 +261,7 @@ def neural_result(
             "train_seconds": meta["train_seconds"],
             "num_steps": num_steps,
             "stopped_step": meta.get("stopped_step"),
-            "models_in_program": int(models_in_program),
+            "models_in_program": int(meta.get("models_in_program", 1)),
         },
         tags,
     )

@@ -125,7 +125,10 @@ def test_group_checkpoints_resume_in_the_sequential_loop(tmp_path, data, tiny_ll
     for run in runs:
         (run.directory / "metrics.json").unlink()
         shutil.rmtree(run.directory / "checkpoints" / "12")
-    _assert_close(_sequential(runs), full)
+    resumed = _sequential(runs)
+    _assert_close(resumed, full)
+    # Trained 8 of 12 steps beside another model: the record says so after the resume.
+    assert [r["models_in_program"] for r in resumed] == [2, 2]
 
 
 def test_sweep_groups_by_program_and_models_per_program_one_is_sequential(

@@ -16,7 +16,6 @@ rows, never the other way round. Writes results.md (mean ± std per k) and resul
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 
@@ -24,12 +23,13 @@ import flax.linen as nn
 import jax
 import numpy as np
 import optax
-from sklearn.metrics import f1_score
 
 from configs.study import get_config
 from harjax.data import pipeline
 from harjax.data.bundle import load_data
 from harjax.data.normalization import compute_stats
+from harjax.evaluate import classification_metrics
+from harjax.reporting import tables
 from harjax.run.environment import describe, environment
 from harjax.sweeps import core
 
@@ -84,9 +84,10 @@ def train_and_test(data, shots, seed: int, steps: int) -> dict:
     predictions = np.concatenate(
         [np.asarray(predict(params, x_test[i : i + 512]).argmax(-1)) for i in chunks]
     )
+    test = classification_metrics(y_test, predictions, data.class_names)
     return {
-        "accuracy": float((predictions == y_test).mean()),
-        "macro_f1": float(f1_score(y_test, predictions, average="macro")),
+        "accuracy": test["accuracy"],
+        "macro_f1": test["macro_f1"],
         "train_windows": len(train_idx),
         "train_s": round(train_s, 1),
     }
@@ -109,29 +110,29 @@ def main() -> None:
                 rows.append(row)
                 print(row, flush=True)
     out = Path(args.out)
-    with open(out / "results.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    lines = [
-        f"# Plain 3-layer CNN, {args.steps} steps (test, mean ± std over "
-        f"{len(SPLIT_SEEDS) * len(SEEDS)} runs per k)",
-        "",
-        "| k | runs | accuracy | macro-F1 | train s |",
-        "|---|---:|---:|---:|---:|",
-    ]
+    tables.write_csv(rows, out / "results.csv")
+    lines = []
     for shots in SHOTS:
         group = [r for r in rows if r["shots"] == shots]
-        acc = np.array([r["accuracy"] for r in group])
-        f1 = np.array([r["macro_f1"] for r in group])
         seconds = np.mean([r["train_s"] for r in group])
         lines.append(
-            f"| {shots} | {len(group)} | {acc.mean():.3f} ± {acc.std(ddof=1):.3f} "
-            f"| {f1.mean():.3f} ± {f1.std(ddof=1):.3f} | {seconds:.1f} |"
+            [
+                shots,
+                len(group),
+                tables.format_mean_std([r["accuracy"] for r in group]),
+                tables.format_mean_std([r["macro_f1"] for r in group]),
+                f"{seconds:.1f}",
+            ]
         )
-    lines += ["", f"Machine: {describe(environment())}", ""]
-    (out / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    header = ["k", "runs", "accuracy", "macro-F1", "train s"]
+    text = (
+        f"# Plain 3-layer CNN, {args.steps} steps (test, mean ± std over "
+        f"{len(SPLIT_SEEDS) * len(SEEDS)} runs per k)\n\n"
+        + tables.markdown_table(header, lines, "lrrrr")
+        + f"\nMachine: {describe(environment())}\n"
+    )
+    (out / "results.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

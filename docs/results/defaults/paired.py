@@ -2,43 +2,56 @@
 
     python docs/results/defaults/paired.py runs/defaults > docs/results/defaults/paired.md
 
-Pairs are (variant, k, split, seed); the interval is the library's paired t interval. Only
-validation macro-F1 is read: these runs choose defaults, test scores play no part.
+Pairs are (variant, k, split, seed), matched by `harjax.reporting.stats.paired_differences`;
+the interval is the library's paired t interval. Only validation macro-F1 is read: these runs
+choose defaults, test scores play no part.
 """
 
-import csv
 import sys
 from pathlib import Path
 
-from harjax.reporting.stats import confidence_interval
+from harjax.reporting import stats, tables
 
-
-def load(directory: Path) -> dict:
-    with open(directory / "results.csv") as file:
-        rows = list(csv.DictReader(file))
-    return {(r["variant"], r["shots"], r["split_seed"], r["seed"]): r for r in rows}
+WITHIN = ("variant", "shots")
+PAIR_ON = ("split_seed", "seed")
 
 
 def main(root: Path) -> None:
-    base = load(root / "A_channel")
+    base = tables.read_csv(root / "A_channel" / "results.csv")
     print(
         "| setting | variant | k | mean val macro-F1 | paired difference vs A (95 % CI) | pairs |"
     )
     print("|---|---|---|---:|---|---:|")
     for directory in sorted(p for p in root.iterdir() if (p / "results.csv").exists()):
-        rows = load(directory)
+        rows = tables.read_csv(directory / "results.csv")
+        tagged = [{**r, "setting": "setting"} for r in rows] + [
+            {**r, "setting": "A"} for r in base
+        ]
+        paired = stats.paired_differences(
+            tagged,
+            metric="val_macro_f1",
+            compare="setting",
+            a="setting",
+            b="A",
+            within=WITHIN,
+            pair_on=PAIR_ON,
+        )
         for variant in ("pretrained", "none"):
-            for k in ("5", "all"):
-                keys = [key for key in rows if key[:2] == (variant, k) and key in base]
-                if not keys:
+            for k in (5, "all"):
+                found = paired.get((variant, k))
+                if found is None or not found.pairs:
                     continue
-                scores = [float(rows[key]["val_macro_f1"]) for key in keys]
-                differences = [s - float(base[key]["val_macro_f1"]) for s, key in zip(scores, keys)]
-                interval = confidence_interval(differences)
+                scores = {
+                    tuple(r[key] for key in PAIR_ON): r["val_macro_f1"]
+                    for r in rows
+                    if (r["variant"], r["shots"]) == (variant, k)
+                }
+                mean = sum(scores[pair] for pair in found.pairs) / len(found.pairs)
+                interval = stats.confidence_interval(found.differences)
                 print(
-                    f"| {directory.name} | {variant} | {k} | {sum(scores) / len(scores):.3f} | "
+                    f"| {directory.name} | {variant} | {k} | {mean:.3f} | "
                     f"{interval.mean:+.3f} ({interval.low:+.3f} to {interval.high:+.3f}) | "
-                    f"{len(keys)} |"
+                    f"{len(found.pairs)} |"
                 )
 
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs import default
-from harjax.data import pipeline, splits
+from harjax.data import pipeline, source, splits
 from harjax.data.normalization import compute_stats
 
 
@@ -107,7 +107,7 @@ def main() -> None:
         channels=data.channels,
     )
     for spec in specs:
-        report(spec, pipeline.load_dataset(spec, data_dir=args.data_dir, **options), args)
+        report(spec, source.load_dataset(spec, data_dir=args.data_dir, **options), args)
 
 
 if __name__ == "__main__":

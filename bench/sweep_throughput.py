@@ -24,6 +24,7 @@ from pathlib import Path
 
 from bench import common
 from harjax import precision
+from harjax.data import sampling
 from harjax.data.bundle import load_data
 from harjax.run.result import read_result
 from harjax.sweeps import core
@@ -70,7 +71,7 @@ def _plan(config, workdir: Path, data, seeds: int, rates) -> list[core.PlannedRu
                     directory=workdir / f"lr{rate}_seed{seed}",
                     config=run_config,
                     data=data,
-                    train_indices=core.training_windows(data, 5, seed),
+                    train_indices=sampling.training_windows(data, 5, seed),
                     tags={"variant": "pretrained", "shots": 5, "seed": seed, "lr": rate},
                     label=f"lr={rate} seed={seed}",
                 )

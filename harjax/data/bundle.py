@@ -12,7 +12,7 @@ import dataclasses
 import ml_collections
 import numpy as np
 
-from harjax.data import pipeline, splits
+from harjax.data import source, splits
 from harjax.data.labels import COMMON_LABELS
 
 SPLIT_KINDS = ("subject", "official")
@@ -22,7 +22,7 @@ SPLIT_KINDS = ("subject", "official")
 class DataBundle:
     """A loaded dataset with its split: what a run (or a sweep of runs) trains and tests on."""
 
-    dataset: pipeline.HARDataset
+    dataset: source.HARDataset
     split: splits.Split
     label_key: str
 
@@ -46,7 +46,7 @@ def load_data(config: ml_collections.ConfigDict) -> DataBundle:
         raise ValueError(
             f"config.data.split must be one of {SPLIT_KINDS}, got {data_config.split!r}"
         )
-    dataset = pipeline.load_dataset(
+    dataset = source.load_dataset(
         config.dataset,
         data_dir=data_config.data_dir or None,
         manual_dir=data_config.manual_dir or None,

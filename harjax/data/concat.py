@@ -1,8 +1,9 @@
 """Several prepared datasets served as one, for training on more than one source at once.
 
-Cross-dataset transfer (`harjax.transfer`) trains on the concatenation of its source datasets;
-`concat_datasets` joins them so that labels, subjects, recordings and splits of different
-datasets never collide, and the batching in `pipeline` reads the result like any dataset.
+Cross-dataset transfer (`harjax.sweeps.transfer`) pre-trains on the concatenation of its
+source datasets; `concat_datasets` joins them so that labels, subjects, recordings and splits
+of different datasets never collide, and the batching in `pipeline` reads the result like any
+opened dataset (`source.HARDataset`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from harjax.data.errors import DataError
-from harjax.data.pipeline import HARDataset, IndexedWindows
+from harjax.data.source import HARDataset, IndexedWindows
 
 
 @dataclasses.dataclass

@@ -2,16 +2,24 @@
 
 Both draw ONE seeded permutation per class and take a prefix of it, so subsets are nested:
 the k=5 set contains the k=2 set, the 10 % set contains the 1 % set. A sweep over k then
-measures the value of more labels, not the luck of a different draw.
+measures the value of more labels, not the luck of a different draw. `training_windows` is
+the one k-shot selection every sweep (few-shot, transfer) makes for a run; `check_shots`
+fails a sweep before it trains anything when a k is more than a class has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from harjax.data.errors import DataError
+
+if TYPE_CHECKING:
+    from harjax.data.bundle import DataBundle
+
+ALL = "all"  # k = all: every training window of the split, no draw
 
 
 def _class_permutation(pool: np.ndarray, class_id: int, seed: int) -> np.ndarray:
@@ -63,3 +71,29 @@ def label_fraction(
         count = max(1, int(round(fraction * len(members))))
         chosen.append(_class_permutation(members, int(class_id), seed)[:count])
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+def training_windows(data: DataBundle, shots, seed: int, class_names=None) -> np.ndarray:
+    """The windows a run with k = `shots` trains on: a nested k-shot draw, or the whole split.
+
+    k = `ALL` (and k = 0, zero-shot transfer, which trains on nothing but is planned like any
+    run) gives the whole training split; `class_names` (default: the bundle's) are the
+    classes that must each have k windows (transfer: the fold's common classes).
+    """
+    if shots == ALL or shots == 0:
+        return data.split.train
+    targets = data.targets(np.arange(len(data.dataset)))
+    names = data.class_names if class_names is None else class_names
+    return k_shot(targets, data.split.train, int(shots), seed, names)
+
+
+def check_shots(data: DataBundle, shots: Sequence, seeds: int, where: str = "") -> None:
+    """Fails before any training if a k exceeds what a class has in the training split."""
+    numeric = [k for k in shots if k != ALL and k > 0]
+    if not numeric:
+        return
+    for seed in range(seeds):
+        try:
+            training_windows(data, max(numeric), seed)
+        except ValueError as error:
+            raise ValueError(f"{where}{error}") from None

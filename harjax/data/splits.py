@@ -4,7 +4,7 @@ Windows of one subject never straddle train and test: overlapping windows of the
 would let a model score by recognising the person, not the activity. Every split carries its
 subject lists (`to_dict`) so they are written down with the results. Fractions and seeds have
 no defaults here: they come from `config.data` (configs/default.py). Leave-one-dataset-out is
-the transfer protocol, `harjax.transfer.plan_folds`.
+the transfer protocol, `harjax.sweeps.folds.plan_folds`.
 """
 
 from __future__ import annotations

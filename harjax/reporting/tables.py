@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-ALL = "all"
+from harjax.data.sampling import ALL  # k = all, spelled once
+
 Row = Mapping[str, Any]
 
 

@@ -22,9 +22,8 @@ import ml_collections
 import numpy as np
 
 from harjax.assemble import BACKBONE_VARIANTS
-from harjax.data import sampling
 from harjax.data.bundle import DataBundle
-from harjax.reporting.tables import ALL
+from harjax.data.sampling import ALL
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
 from harjax.run.environment import describe
@@ -60,27 +59,6 @@ def parse_shots(text: str, *, zero_shot: bool = False, always_all: bool = True) 
     if not shots and not with_all:
         raise ValueError(f"--shots: no value in {text!r}")
     return sorted(shots) + ([ALL] if with_all else [])
-
-
-def training_windows(data: DataBundle, shots, seed: int, class_names=None) -> np.ndarray:
-    """The windows a run with k = `shots` trains on: a nested k-shot draw, or the whole split."""
-    if shots == ALL or shots == 0:
-        return data.split.train
-    targets = data.targets(np.arange(len(data.dataset)))
-    names = data.class_names if class_names is None else class_names
-    return sampling.k_shot(targets, data.split.train, int(shots), seed, names)
-
-
-def check_shots(data: DataBundle, shots: Sequence, seeds: int, where: str = "") -> None:
-    """Fails before any training if a k exceeds what a class has in the training split."""
-    numeric = [k for k in shots if k != ALL and k > 0]
-    if not numeric:
-        return
-    for seed in range(seeds):
-        try:
-            training_windows(data, max(numeric), seed)
-        except ValueError as error:
-            raise ValueError(f"{where}{error}") from None
 
 
 class BackboneCache:

@@ -34,6 +34,7 @@ from typing import Any
 
 import ml_collections
 
+from harjax.data import sampling
 from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
 from harjax.run.loop import VARIANTS
@@ -220,7 +221,7 @@ def plan(
                                 ),
                                 config=run_config,
                                 data=bundle,
-                                train_indices=core.training_windows(bundle, k, seed),
+                                train_indices=sampling.training_windows(bundle, k, seed),
                                 tags={
                                     "variant": variant.name,
                                     "base_variant": variant.base,
@@ -284,7 +285,7 @@ def run_sweep(
         split_config = copy.deepcopy(config)
         split_config.data.split_seed = split_seed
         bundles[split_seed] = load_data(split_config)
-        core.check_shots(bundles[split_seed], shots, seeds, where=f"split seed {split_seed}: ")
+        sampling.check_shots(bundles[split_seed], shots, seeds, where=f"split seed {split_seed}: ")
     planned = plan(
         config,
         workdir,

@@ -36,6 +36,7 @@ from typing import Any
 
 import ml_collections
 
+from harjax.data import sampling
 from harjax.data.normalization import Stats
 from harjax.reporting import plots, tables
 from harjax.run import validate
@@ -140,7 +141,7 @@ def plan(config, workdir: Path, data: FoldData, shots, seeds: int, sweep: core.S
                 config=finetune_config(config, fold, k, seed),
                 data=data.target,
                 # k = 0 trains nothing; its statistics come from the pre-trained tree.
-                train_indices=core.training_windows(data.target, k, seed, data.classes),
+                train_indices=sampling.training_windows(data.target, k, seed, data.classes),
                 tags={**common, "stage": "transfer", "init": init_name, "shots": k, "seed": seed},
                 label=f"[{fold.name}] init={init_name} k={k} seed={seed}",
                 init=init if init_name == "sources" else None,
@@ -173,7 +174,7 @@ def run_transfer(
     bundles = load_bundles(config, names)
     prepared = [prepare_fold(fold, bundles) for fold in folds]
     for data in prepared:
-        core.check_shots(data.target, shots, seeds, where=f"transfer to {data.fold.target}: ")
+        sampling.check_shots(data.target, shots, seeds, where=f"transfer to {data.fold.target}: ")
     sweep = core.Sweep(workdir, progress=progress, overwrite=overwrite)
     plans = [plan(config, workdir, data, shots, seeds, sweep) for data in prepared]
     everything = [run for pretrain, runs in plans for run in (pretrain, *runs)]

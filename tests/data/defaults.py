@@ -16,5 +16,5 @@ def har_config(**overrides) -> HARConfig:
 
 
 def dataset_options(**overrides) -> dict:
-    """Keyword arguments of `pipeline.load_dataset` at the defaults, `overrides` replacing them."""
+    """Keyword arguments of `source.load_dataset` at the defaults, `overrides` replacing them."""
     return {key: DATA[key] for key in (*BUILDER_KEYS, "channels")} | overrides

@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from harjax.data import pipeline, splits, normalization, sampling
+    from harjax.data import normalization, pipeline, sampling, source, splits
     from tests.data.defaults import dataset_options
 
     folder, data_dir = sys.argv[1], sys.argv[2]
@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
             f.write("\\n".join(lines) + "\\n")
     counts = {}
     for spec in ("smartwatch", "csv:" + folder):
-        ds = pipeline.load_dataset(spec, data_dir=data_dir, **dataset_options())
+        ds = source.load_dataset(spec, data_dir=data_dir, **dataset_options())
         split = splits.dataset_split(
             ds, val_fraction=0.34, test_fraction=0.34, seed=0, official=True
         )

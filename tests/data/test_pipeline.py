@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harjax.data import pipeline
+from harjax.data import pipeline, source
 from harjax.data.errors import DataError
 from harjax.data.normalization import compute_stats
 from tests.data.defaults import dataset_options
@@ -29,7 +29,7 @@ def ds(request, tmp_path_factory):
                 for ti, row in zip(t, value)
             ]
             (folder / f"s{subject}_{label}.csv").write_text("\n".join(lines) + "\n")
-    dataset = pipeline.load_dataset(
+    dataset = source.load_dataset(
         f"csv:{folder}",
         data_dir=tmp_path_factory.mktemp("tfds"),
         in_memory=request.param,
@@ -139,4 +139,4 @@ def test_common_label_key_and_errors(ds):
             ds, np.arange(64), batch_size=9, seed=0, stats=None, shard_index=0, shard_count=2
         )
     with pytest.raises(DataError, match="channels="):
-        pipeline.load_dataset("smartwatch", **dataset_options(channels="gyro"))
+        source.load_dataset("smartwatch", **dataset_options(channels="gyro"))

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 
+from harjax.data import sampling
 from harjax.run import group, loop
 from harjax.sweeps import core
 from tests.run.test_loop import _config, data, env  # noqa: F401  (fixtures)
@@ -23,7 +24,7 @@ def _planned(tmp_path, data, tiny_llama_dir, name, settings, steps=8):  # noqa: 
                 directory=tmp_path / name / f"run{index}",
                 config=config,
                 data=data,
-                train_indices=core.training_windows(data, shots, seed),
+                train_indices=sampling.training_windows(data, shots, seed),
                 tags={"seed": seed, "shots": shots},
                 label=f"run{index}",
             )

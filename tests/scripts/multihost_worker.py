@@ -62,7 +62,7 @@ def local_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 class ArrayDataset:
-    """The two attributes of `pipeline.HARDataset` that `train_batches` reads, from memory."""
+    """The two attributes of `source.HARDataset` that `train_batches` reads, from memory."""
 
     def __init__(self, num_windows: int = 40, seed: int = 1):
         rng = np.random.default_rng(seed)

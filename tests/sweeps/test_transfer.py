@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from harjax.checkpoint import BackboneMismatchError
+from harjax.data import sampling
 from harjax.data.labels import COMMON_LABELS
 from harjax.run import loop
 from harjax.sweeps import core, transfer
@@ -115,7 +116,7 @@ def test_fold_label_space_is_shared_common_labels_and_drops_are_counted(bundles,
 def test_k_larger_than_a_class_has_fails_before_training(bundles, data):
     prepared = fold_plans.prepare_fold(fold_plans.Fold((data["a"],), data["c"]), bundles)
     with pytest.raises(ValueError, match="fewer than k=1000"):
-        core.check_shots(prepared.target, [0, 1000], 1)
+        sampling.check_shots(prepared.target, [0, 1000], 1)
 
 
 # ---------------------------------------------------------------------------------- end to end

@@ -6,7 +6,7 @@ The issue that asked for the fair test (issue 10) judges the neural variants aga
 3-layer CNN trained 300 steps". This script trains exactly that (three Conv1D(64, kernel 5) +
 ReLU, global mean pool, Dense; Adam 1e-3, batch 32, a fixed 300 steps, no validation choice) on
 the same windows the study's runs see: `configs/study.py`'s data, split seeds 0-2, seeds 0-2,
-the library's k-shot draw (`sweeps.core.training_windows`) and normalisation statistics from
+the library's k-shot draw (`data.sampling.training_windows`) and normalisation statistics from
 the training windows only (`data.normalization.compute_stats`), scored on the test subjects.
 It is a reference row, not a protocol variant: it gets no learning-rate grid and no early
 stopping, so it can only be flattered by being compared with the study's validation-chosen
@@ -25,13 +25,12 @@ import numpy as np
 import optax
 
 from configs.study import get_config
-from harjax.data import pipeline
+from harjax.data import pipeline, sampling
 from harjax.data.bundle import load_data
 from harjax.data.normalization import compute_stats
 from harjax.evaluate import classification_metrics
 from harjax.reporting import tables
 from harjax.run.environment import describe, environment
-from harjax.sweeps import core
 
 SHOTS = (1, 5, 10, "all")
 SPLIT_SEEDS = (0, 1, 2)
@@ -52,7 +51,7 @@ class PlainCNN(nn.Module):
 
 
 def train_and_test(data, shots, seed: int, steps: int) -> dict:
-    train_idx = data.split.train if shots == "all" else core.training_windows(data, shots, seed)
+    train_idx = data.split.train if shots == "all" else sampling.training_windows(data, shots, seed)
     stats = compute_stats(data.dataset, train_idx)
     x_train, y_train = pipeline.load_arrays(data.dataset, train_idx, stats)
     x_test, y_test = pipeline.load_arrays(data.dataset, data.split.test, stats)

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from harjax.data import pipeline
+from harjax.data import source
 from harjax.data.datasets.csv_folder import CsvFolder
 from harjax.data.errors import DataError
 from tests.data.defaults import dataset_options, har_config
@@ -41,7 +41,7 @@ def make_folder(root, *, channels=6, irregular=False):
 
 def test_six_channel_folder(tmp_path):
     folder = make_folder(tmp_path / "six")
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    ds = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert ds.class_names == ("sit", "walk") and ds.num_channels == 6
     assert ds.subject_names == ("s1", "s2", "s3")
     # s1: two runs of 10 s (500 samples) -> 6 windows each; s2 20 s -> 14; s3 100 Hz -> 14
@@ -58,18 +58,18 @@ def test_six_channel_folder(tmp_path):
 
 def test_acc_only_folder_and_channel_errors(tmp_path):
     folder = make_folder(tmp_path / "acc", channels=3)
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    ds = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert ds.channel_names == ("acc_x", "acc_y", "acc_z")
     assert ds.read_signals([0]).shape == (1, 128, 3)
     with pytest.raises(DataError, match="accelerometer-only"):
-        pipeline.load_dataset(
+        source.load_dataset(
             f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options(channels="acc_gyro")
         )
 
 
 def test_irregular_timestamps_are_resampled(tmp_path):
     folder = make_folder(tmp_path / "irr", irregular=True)
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    ds = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     signals = ds.read_signals(np.arange(len(ds)))
     spectrum = np.abs(np.fft.rfft(signals[:, :, 0] - signals[:, :, 0].mean(1, keepdims=True)))
     assert np.allclose(np.fft.rfftfreq(128, 1 / 50)[spectrum.argmax(1)], 2.0, atol=0.4)
@@ -78,9 +78,9 @@ def test_irregular_timestamps_are_resampled(tmp_path):
 
 def test_editing_the_folder_reprepares(tmp_path):
     folder = make_folder(tmp_path / "edit")
-    first = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    first = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     (folder / "s2.csv").unlink()
-    second = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    second = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert len(second) == len(first) - 14
     assert first.builder.data_dir != second.builder.data_dir
 
@@ -146,7 +146,7 @@ def test_millisecond_timestamps_are_an_error(tmp_path, given_rate):
 def test_upper_case_extension_is_found(tmp_path):
     folder = make_folder(tmp_path / "upper")
     (folder / "s2.csv").rename(folder / "S2.CSV")
-    ds = pipeline.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    ds = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
     assert set(ds.subject_names) == {"s1", "s2", "s3"}
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harjax.data import pipeline
+from harjax.data import source
 from harjax.data.datasets.smartwatch import CLASS_NAMES
 from harjax.data.signal import STANDARD_GRAVITY
 from tests.data.defaults import dataset_options
@@ -15,7 +15,7 @@ def smartwatch(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "harjax_cache"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HARJAX_CACHE", str(cache))
-        ds = pipeline.load_dataset(
+        ds = source.load_dataset(
             "smartwatch", data_dir=tmp_path_factory.mktemp("tfds"), **dataset_options()
         )
         ds.test_cache = cache  # where the raw member was extracted, for the length check

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import jax
+from harjax.run.environment import is_main_process
 
 
 class MetricsLog:
@@ -19,7 +19,7 @@ class MetricsLog:
     """
 
     def __init__(self, workdir: str | os.PathLike, *, resume_step: int = 0, enabled: bool = True):
-        self.enabled = enabled and jax.process_index() == 0
+        self.enabled = enabled and is_main_process()
         self.path = Path(workdir) / "metrics.jsonl"
         self._tb = None
         if not self.enabled:

@@ -34,8 +34,8 @@ import numpy as np
 from tqdm import tqdm
 
 from harjax import assemble, controls, lora
-from harjax.evaluate import classification_metrics
 from harjax.reporting import tables
+from harjax.reporting.metrics import classification_metrics
 
 PROJECTION_ONLY = "projection-only"
 BACKBONE_VARIANTS = ("pretrained", *controls.CONTROL_VARIANTS)

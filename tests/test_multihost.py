@@ -1,7 +1,7 @@
 """Multi-host training proven on one machine: 2 processes on 127.0.0.1 equal 1 process.
 
 Each case starts tests/scripts/multihost_worker.py as two JAX processes joined through
-`harjax.distributed.initialize_from_env` (HARJAX_* variables, CPU collectives over gloo), each
+`harjax.cli.initialize_from_env` (HARJAX_* variables, CPU collectives over gloo), each
 with one or two CPU devices and its own rows of every global batch, and compares what they
 computed with a single-process run on the same global batches: per-step loss, accuracy and
 gradient norm, the final trainable parameters, eval logits row by row, the same through the
@@ -23,7 +23,8 @@ import time
 import numpy as np
 import pytest
 
-from harjax import distributed
+from harjax import cli
+from harjax.run.environment import is_main_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOLERANCE = 1e-5
@@ -187,11 +188,11 @@ def test_two_processes_equal_one_process(tmp_path, reference, cache_dir, devices
 
 
 def test_initialize_from_env_single_process_is_a_no_op(monkeypatch):
-    for name in (*distributed._EXPLICIT, distributed.ENV_DISTRIBUTED):
+    for name in (*cli._EXPLICIT, cli.ENV_DISTRIBUTED):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(distributed, "_on_cloud_tpu_vm", lambda: False)
-    assert distributed.initialize_from_env() is False
-    assert distributed.is_main_process()
+    monkeypatch.setattr(cli, "_on_cloud_tpu_vm", lambda: False)
+    assert cli.initialize_from_env() is False
+    assert is_main_process()
 
 
 EXPLICIT = {"HARJAX_COORDINATOR": "h:1", "HARJAX_NUM_PROCESSES": "2", "HARJAX_PROCESS_ID": "1"}
@@ -209,12 +210,12 @@ EXPLICIT = {"HARJAX_COORDINATOR": "h:1", "HARJAX_NUM_PROCESSES": "2", "HARJAX_PR
     ],
 )
 def test_mode_follows_the_environment(monkeypatch, env, on_tpu_vm, mode):
-    for name in (*distributed._EXPLICIT, distributed.ENV_DISTRIBUTED):
+    for name in (*cli._EXPLICIT, cli.ENV_DISTRIBUTED):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(distributed, "_on_cloud_tpu_vm", lambda: on_tpu_vm)
-    assert distributed._mode() == mode
+    monkeypatch.setattr(cli, "_on_cloud_tpu_vm", lambda: on_tpu_vm)
+    assert cli._mode() == mode
 
 
 @pytest.mark.parametrize(
@@ -242,9 +243,9 @@ def test_mode_follows_the_environment(monkeypatch, env, on_tpu_vm, mode):
     ],
 )
 def test_bad_environment_is_reported(monkeypatch, env, message):
-    for name in (*distributed._EXPLICIT, distributed.ENV_DISTRIBUTED):
+    for name in (*cli._EXPLICIT, cli.ENV_DISTRIBUTED):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=message):
-        distributed.initialize_from_env()
+        cli.initialize_from_env()

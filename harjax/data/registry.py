@@ -1,8 +1,9 @@
-"""Dataset names -> builders: the one place a `--dataset` string is interpreted.
+"""Dataset names -> builders: the one place a `--dataset` string is interpreted (the launch
+scripts check theirs with `check_spec`, `source.load_dataset` opens it with `get_builder`).
 
 Builder modules (`harjax.data.datasets.*`) are imported lazily, so selecting the embedded
 dataset never imports (or requires) the parsers of the six benchmarks. This module stays beside
-`pipeline` rather than inside `datasets/`: it is the entry point from a name (config, command
+`source` rather than inside `datasets/`: it is the entry point from a name (config, command
 line) into that package, and keeping it outside is what lets `datasets/` be imported lazily.
 """
 
@@ -47,6 +48,24 @@ def builder_class(name: str) -> type[HARBuilder]:
     return getattr(module, class_name)
 
 
+def _csv_folder(spec: str) -> Path:
+    folder = spec[len(CSV_PREFIX) :]
+    if not folder:
+        raise DataError(f"dataset spec {spec!r}: expected '{CSV_PREFIX}/path/to/folder'")
+    return Path(folder).expanduser()
+
+
+def check_spec(name_or_spec: str) -> None:
+    """Fails on an unknown name or a `csv:` folder that does not exist, preparing nothing and
+    importing no reader: the launch scripts' check before anything loads."""
+    if name_or_spec.startswith(CSV_PREFIX):
+        folder = _csv_folder(name_or_spec)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--dataset {name_or_spec}: {folder} is not a directory")
+        return
+    builder_class(name_or_spec)
+
+
 def get_builder(
     name_or_spec: str,
     *,
@@ -59,11 +78,6 @@ def get_builder(
     if name_or_spec.startswith(CSV_PREFIX):
         from harjax.data.datasets.csv_folder import CsvFolder
 
-        folder = name_or_spec[len(CSV_PREFIX) :]
-        if not folder:
-            raise DataError(
-                f"dataset spec {name_or_spec!r}: expected '{CSV_PREFIX}/path/to/folder'"
-            )
-        return CsvFolder(folder, config=config, data_dir=data_dir)
+        return CsvFolder(_csv_folder(name_or_spec), config=config, data_dir=data_dir)
     cls = builder_class(name_or_spec)
     return cls(config=config, data_dir=data_dir, manual_dir=manual_dir)

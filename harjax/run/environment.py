@@ -1,4 +1,5 @@
-"""The machine a result was measured on: recorded beside every result, printed in results.md.
+"""Where a run runs: the machine a result was measured on (recorded beside every result,
+printed in results.md) and the one process that writes it (`is_main_process`).
 
 The same run on another CPU can differ in its last digits (XLA picks other kernels), so a
 table is only reproducible together with the machine it came from.
@@ -52,3 +53,10 @@ def describe(env: dict[str, Any]) -> str:
     flags = ", ".join(cpu["flags"]) or "none of " + "/".join(precision.CPU_FLAGS)
     text = f"{cpu['model']} ({cpu['cores']} cores; {flags}); {env['devices']}; {packages}"
     return text + (f"; XLA_FLAGS={env['xla_flags']}" if env["xla_flags"] else "")
+
+
+def is_main_process() -> bool:
+    """The one gate for writing: only this process writes reports, plots, result files, logs
+    and progress lines; every process computes the same numbers and joins checkpoint saves and
+    restores (orbax coordinates them; guarding one would hang the other processes)."""
+    return jax.process_index() == 0

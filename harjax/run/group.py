@@ -44,10 +44,11 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from harjax import batched, evaluate, train
+from harjax import batched, train
 from harjax.checkpoint import RunCheckpointer
 from harjax.data import pipeline
 from harjax.metrics_log import MetricsLog
+from harjax.reporting.metrics import classification_metrics
 from harjax.run import budget
 from harjax.run.compiled import StepCache
 from harjax.run.loop import (
@@ -319,7 +320,7 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
             scores = np.zeros(len(members))
             for i, m in actives:
                 labels, predictions = scored[i]
-                scores[i] = evaluate.classification_metrics(
+                scores[i] = classification_metrics(
                     labels, predictions, m.run.data.class_names
                 )["macro_f1"]
                 m.log.write(done, "val", {"macro_f1": float(scores[i])})
@@ -360,7 +361,7 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
     )
     results = []
     for m, (labels, predictions) in zip(members, tested, strict=True):
-        test = evaluate.classification_metrics(labels, predictions, m.run.data.class_names)
+        test = classification_metrics(labels, predictions, m.run.data.class_names)
         m.log.write(
             final_step(m.meta, num_steps),
             "test",

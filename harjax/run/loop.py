@@ -26,16 +26,17 @@ import numpy as np
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from harjax import assemble, evaluate, train
+from harjax import assemble, train
 from harjax.checkpoint import BackboneMismatchError, RunCheckpointer
 from harjax.data import pipeline
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import compute_stats
 from harjax.metrics_log import MetricsLog
+from harjax.reporting.metrics import classification_metrics, steps_to_fraction
 from harjax.run import budget
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
-from harjax.run.environment import environment
+from harjax.run.environment import environment, is_main_process
 from harjax.run.result import make_result, read_result, write_json, write_result
 from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable, start_from
@@ -254,7 +255,7 @@ def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str
             "best_step": meta["best_step"],
             # None without validation subjects: a sweep must not choose settings on -1.
             "best_val_macro_f1": meta["best_score"] if meta["curve"] else None,
-            "steps_to_95": evaluate.steps_to_fraction(curve_steps, curve_values, 0.95),
+            "steps_to_95": steps_to_fraction(curve_steps, curve_values, 0.95),
             "trainable_params": counts["trainable"],
             "total_params": counts["total"],
             "trainable_fraction": counts["fraction"],
@@ -327,7 +328,7 @@ def _train(
         batches.set_state(meta["iterator"])
     base = base_fields(config, data, train_idx, stats, init_trainable)
     start_run(workdir, config, expected, stats)
-    if jax.process_index() == 0:
+    if is_main_process():
         print(assembled.describe(), flush=True)
     state = jax.device_put(state, rep)
     log = MetricsLog(workdir, resume_step=start)
@@ -340,7 +341,7 @@ def _train(
         labels, predictions = predict_indices(
             compiled.eval_step, trainable, frozen, data, val_idx, stats, eval_batch_size, mesh
         )
-        return evaluate.classification_metrics(labels, predictions, class_names)["macro_f1"]
+        return classification_metrics(labels, predictions, class_names)["macro_f1"]
 
     stopping = budget.early_stopping(train_config, [meta])
     bar = tqdm(
@@ -348,7 +349,7 @@ def _train(
         initial=start,
         total=num_steps,
         desc=f"{variant} {workdir.name}",
-        disable=not progress or jax.process_index() != 0,
+        disable=not progress or not is_main_process(),
         leave=False,
     )
     clock = time.perf_counter()
@@ -381,7 +382,7 @@ def _train(
     labels, predictions = predict_indices(
         compiled.eval_step, best, frozen, data, data.split.test, stats, eval_batch_size, mesh
     )
-    test = evaluate.classification_metrics(labels, predictions, class_names)
+    test = classification_metrics(labels, predictions, class_names)
     log.write(
         final_step(meta, num_steps),
         "test",
@@ -396,7 +397,7 @@ def start_run(workdir: Path, config, expected, stats) -> None:
     """The run's first writes, after every check passed: fingerprint, config, statistics."""
     fingerprints.record(workdir, expected)
     write_json(workdir / "config.json", config.to_dict())
-    if jax.process_index() == 0:
+    if is_main_process():
         stats.save(workdir / "stats.json")
 
 
@@ -413,9 +414,10 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
     )
     model.fit(signals, labels)
     seconds = time.perf_counter() - clock
+
     def score(indices):
         signals, labels = pipeline.load_arrays(data.dataset, indices, None, data.label_key)
-        return evaluate.classification_metrics(labels, model.predict(signals), data.class_names)
+        return classification_metrics(labels, model.predict(signals), data.class_names)
 
     test = score(data.split.test)
     # Scored on the validation subjects like every neural run, so a sweep can choose the

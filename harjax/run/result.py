@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
+
+from harjax.run.environment import is_main_process
 
 RESULT_FILE = "metrics.json"
 RESULT_KEYS = (
@@ -60,7 +61,7 @@ def json_default(obj):
 
 def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> None:
     """Atomic (temp file + rename) JSON, written by process 0 only."""
-    if jax.process_index() != 0:
+    if not is_main_process():
         return
     path = Path(path)
     temp = path.with_name(f".{path.name}.tmp")
@@ -88,7 +89,7 @@ def write_result(workdir: Path, result: dict[str, Any]) -> dict[str, Any]:
     """Writes confusion.png, then metrics.json (last: its presence marks the run finished)."""
     from harjax.reporting import plots
 
-    if jax.process_index() == 0:
+    if is_main_process():
         test = result["test"]
         plots.plot_confusion(
             np.asarray(test["confusion"]),

@@ -26,7 +26,7 @@ from harjax.data.bundle import DataBundle
 from harjax.data.sampling import ALL
 from harjax.run import fingerprint as fingerprints
 from harjax.run.compiled import StepCache
-from harjax.run.environment import describe
+from harjax.run.environment import describe, is_main_process
 from harjax.run.group import group_key, train_group
 from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
@@ -120,7 +120,7 @@ class Sweep:
         self.backbones = BackboneCache()
 
     def say(self, text: str) -> None:
-        if self.progress and jax.process_index() == 0:
+        if self.progress and is_main_process():
             print(text, flush=True)
 
     def check(self, planned: Sequence[PlannedRun]) -> None:
@@ -199,7 +199,7 @@ class Sweep:
                     steps=self.steps,
                     overwrite=self.overwrite,
                 )
-            if jax.process_index() == 0:
+            if is_main_process():
                 after_each()
 
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from harjax.evaluate import steps_to_fraction
 from harjax.reporting import plots
+from harjax.reporting.metrics import steps_to_fraction
 from harjax.reporting.plots import (
     plot_confusion,
     plot_convergence,

@@ -21,10 +21,11 @@ import sys
 
 import jax
 
-from harjax import distributed
+from harjax import cli
+from harjax.run.environment import is_main_process
 
 # Before anything touches a backend: joining the run must come first.
-distributed.initialize_from_env(initialization_timeout=60)
+cli.initialize_from_env(initialization_timeout=60)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
@@ -176,7 +177,7 @@ def main(out_dir: str, checkpoint_dir: str) -> None:
     )
 
     record["process_count"] = np.asarray(jax.process_count())
-    record["is_main_process"] = np.asarray(distributed.is_main_process())
+    record["is_main_process"] = np.asarray(is_main_process())
     record["device_count"] = np.asarray(jax.device_count())
     record["local_device_count"] = np.asarray(jax.local_device_count())
     os.makedirs(out_dir, exist_ok=True)

@@ -28,8 +28,8 @@ from configs.study import get_config
 from harjax.data import pipeline, sampling
 from harjax.data.bundle import load_data
 from harjax.data.normalization import compute_stats
-from harjax.evaluate import classification_metrics
 from harjax.reporting import tables
+from harjax.reporting.metrics import classification_metrics
 from harjax.run.environment import describe, environment
 
 SHOTS = (1, 5, 10, "all")

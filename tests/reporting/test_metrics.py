@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-from harjax.evaluate import classification_metrics, steps_to_fraction
+from harjax.reporting.metrics import classification_metrics, steps_to_fraction
 
 NAMES = ["walk", "run", "sit", "stand", "lie"]
 

@@ -89,11 +89,33 @@ class Report:
     recordings_too_short: list[str] = dataclasses.field(default_factory=list)
     recordings_excluded: dict[str, int] = dataclasses.field(default_factory=dict)
     rows_dropped: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    rows_repaired: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    # stream (e.g. "a/nexus4_1") -> sensor -> rate in Hz the builder inferred from the file.
+    sample_rates: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    classes_without_windows: list[str] = dataclasses.field(default_factory=list)
 
     def drop_rows(self, reason: str, source: str, count: int = 1) -> None:
         """Counts raw rows a builder skipped (e.g. `null` labels), by reason and file."""
         per_file = self.rows_dropped.setdefault(reason, {})
         per_file[source] = per_file.get(source, 0) + int(count)
+
+    def repair_rows(self, reason: str, source: str, count: int = 1) -> None:
+        """Counts raw rows a builder kept after fixing them (e.g. re-sorted), by reason and file."""
+        per_file = self.rows_repaired.setdefault(reason, {})
+        per_file[source] = per_file.get(source, 0) + int(count)
+
+    def rate_summary(self) -> dict[str, str]:
+        """Inferred rates per device and sensor over its streams: "199.0 Hz" or "98.1-100.2 Hz"."""
+        per_device: dict[str, list[float]] = {}
+        for stream, rates in self.sample_rates.items():
+            device = stream.rsplit("/", 1)[-1]
+            for sensor, rate in rates.items():
+                per_device.setdefault(f"{device} {sensor}", []).append(rate)
+        summary = {}
+        for key, rates in sorted(per_device.items()):
+            low, high = min(rates), max(rates)
+            summary[key] = f"{low:.1f} Hz" if low == high else f"{low:.1f}-{high:.1f} Hz"
+        return summary
 
     def exclude(self, reason: str) -> None:
         """Counts a whole recording left out on purpose (e.g. not in the configured subset)."""
@@ -110,13 +132,21 @@ class Report:
 
     def summary(self) -> str:
         dropped = {reason: sum(files.values()) for reason, files in self.rows_dropped.items()}
-        return (
+        text = (
             f"{self.recordings} recordings -> {self.segments} segments -> {self.windows} windows "
             f"{self.windows_per_class}; interpolated {self.samples_interpolated} samples in "
             f"{self.gaps_interpolated} gaps; {self.segments_split} long gaps split; "
             f"{len(self.recordings_too_short)} recordings too short; "
             f"excluded {self.recordings_excluded}; rows dropped {dropped}"
         )
+        if self.rows_repaired:
+            repaired = {reason: sum(f.values()) for reason, f in self.rows_repaired.items()}
+            text += f"; rows repaired {repaired}"
+        if self.sample_rates:
+            text += f"; inferred rates {self.rate_summary()}"
+        if self.classes_without_windows:
+            text += f"; classes without windows {self.classes_without_windows}"
+        return text
 
 
 def _slug(value: str) -> str:
@@ -173,6 +203,10 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       ACCEPTED: the names (files or extracted folders) `_archive` takes from manual_dir.
       LABEL_MAP: own label -> common label (None = no equivalent); defaults to the map
         registered in labels.DATASET_LABEL_MAP under the builder's name.
+      LOOKED_FOR: the files/rows the builder reads (named when none gave a window).
+    A partial archive (some users, devices or activities) builds: classes without windows are
+    a warning and are listed in the report, while the label feature keeps every class, so a
+    model trained on a part reads the full release with the same label ids.
     Every example is one window; see `_info` for the features.
     """
 
@@ -187,6 +221,11 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     LABEL_MAP: Mapping[str, str | None] | None = None
     ACCEPTED: tuple[str, ...] = ()
     MANUAL_DOWNLOAD_INSTRUCTIONS = "See the builder's docstring."
+    # What `_recordings` reads, for the error when an archive holds no usable recording.
+    LOOKED_FOR = ""
+    # True where the examples are cases, not a subject's recordings (UEA): no subject-disjoint
+    # split exists, so `splits.dataset_split` always uses the official one.
+    OFFICIAL_SPLIT_ONLY = False
 
     def __init__(
         self,
@@ -311,12 +350,24 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             ) + sum(counts)
             prepared.append((recording, [p for p, c in zip(pieces, counts) if c > 0]))
         if not prepared:
-            raise DataError(f"{self.name}: no windows from {archive} ({report.summary()})")
+            looked_for = f" (looked for {self.LOOKED_FOR})" if self.LOOKED_FOR else ""
+            raise DataError(
+                f"{self.name}: no usable recording in {archive}{looked_for}; expected at least "
+                f"one window of {config.window_length} samples of a class in {self.CLASS_NAMES} "
+                f"({report.summary()})"
+            )
         empty = [name for name in self.CLASS_NAMES if name not in report.windows_per_class]
         if empty:
-            raise DataError(
-                f"{self.name}: classes {empty} have no windows in {archive} "
-                f"(too short: {report.recordings_too_short[:10]}; {report.summary()})"
+            report.classes_without_windows = empty
+            log.warning(
+                "%s: classes %s have no windows in %s (a partial archive?); building the others. "
+                "The label ids stay those of all %d classes %s (too short: %s)",
+                self.name,
+                empty,
+                archive,
+                len(self.CLASS_NAMES),
+                list(self.CLASS_NAMES),
+                report.recordings_too_short[:10],
             )
         subjects = sorted({r.subject for r, _ in prepared}, key=natural_key)
         recording_ids = sorted({r.recording_id for r, _ in prepared}, key=natural_key)
@@ -342,7 +393,7 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 "report": json.loads(json.dumps(report.to_dict())),
             }
         )
-        log.info("%s/%s: %s", self.name, config.name, report.summary())
+        log.warning("prepared %s/%s: %s", self.name, config.name, report.summary())
         return prepared
 
     def _check(self, recording: Recording, seen: dict[str, str]) -> None:
@@ -384,4 +435,3 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 )
                 for w, window in enumerate(chunk):
                     yield f"{rec}_{p}_{w}", {**base, "signal": window}
-

@@ -58,13 +58,29 @@ def test_builder_rejects_unknown_activity(tmp_path):
         Bad(config=har_config(), data_dir=tmp_path).download_and_prepare()
 
 
-def test_builder_rejects_empty_class(tmp_path):
+def test_builder_warns_of_an_empty_class_and_keeps_its_label_id(tmp_path, caplog):
     class OneClass(_Toy, skip_registration=True):
         def _recordings(self, archive):
-            yield Recording(np.zeros((500, 6)), 50.0, "walk", "1", "x", "x.csv")
+            yield Recording(np.zeros((500, 6)), 50.0, "hop", "1", "x", "x.csv")
 
-    with pytest.raises(DataError, match=r"classes \['hop'\] have no windows"):
-        OneClass(config=har_config(), data_dir=tmp_path).download_and_prepare()
+    builder = OneClass(config=har_config(), data_dir=tmp_path)
+    builder.download_and_prepare()
+    assert "classes ['walk'] have no windows" in caplog.text
+    assert builder.report.classes_without_windows == ["walk"]
+    source = builder.as_data_source()["full"]
+    assert builder.info.features["label"].names == list(_Toy.CLASS_NAMES)
+    assert {source[i]["label"] for i in range(len(source))} == {1}  # 'hop' keeps id 1
+
+
+def test_builder_without_a_usable_recording_names_what_it_looked_for(tmp_path):
+    class TooShort(_Toy, skip_registration=True):
+        LOOKED_FOR = "x.csv rows of walk or hop"
+
+        def _recordings(self, archive):
+            yield Recording(np.zeros((50, 6)), 50.0, "walk", "1", "x", "x.csv")
+
+    with pytest.raises(DataError, match=r"no usable recording in .*\(looked for x.csv rows"):
+        TooShort(config=har_config(), data_dir=tmp_path).download_and_prepare()
 
 
 def test_config_name_encodes_parameters():

@@ -5,12 +5,22 @@
 `Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt`; each device ran at its own
 fastest rate (about 50 Hz samsungold .. 200 Hz nexus4/lgwatch), with jittered timestamps.
 
-Per (user, device): rows sorted by `Creation_Time` (the sensor's own timestamp; its unit is
-inferred from its span against `Arrival_Time` in ms, so ns/us/ms clocks all work), cut into
-runs of constant `gt`; `null` runs are dropped and counted. Each accelerometer run is aligned
-with the gyroscope rows of the same device, label and time span (`align_streams`, overlap
-only, gaps > max_gap_s split) onto a uniform grid at the device's own nominal rate; the base
-then resamples anti-aliased to the configured rate. Windows never cross a run or a gap.
+Per (user, device): rows sorted by `Creation_Time`, the sensor's own event time. Its unit is
+not documented and differs between devices (phones: ns since the epoch; watches: ns since
+boot, at us resolution), so it is inferred from the median POSITIVE step against the nominal
+rate the release documents for the device's model (`NOMINAL_RATE_HZ`): of ns, us and ms, the
+unit that puts the median step nearest that rate. `Arrival_Time` (when the phone received the
+sample) is never used for timing: watches deliver in batches, so it jumps by tens of seconds.
+The real files hold rows out of `Creation_Time` order (a late batch written after newer rows:
+the watch excerpt has 132 backward steps in 10,000 rows): they are re-sorted and counted in
+`report.rows_repaired`. A row repeating the previous row's `Creation_Time` is dropped (counted).
+The rate inferred for each stream is recorded in `report.sample_rates`.
+
+Sorted rows are cut into runs of constant `gt`; `null` runs are dropped and counted. Each
+accelerometer run is aligned with the gyroscope rows of the same device, label and time span
+(`align_streams`, overlap only, gaps > max_gap_s split) onto a uniform grid at the device's
+measured rate; the base then resamples anti-aliased to the configured rate. Windows never
+cross a run or a gap.
 
 Units: Android's, already canonical: accelerometer m/s^2 with gravity, gyroscope rad/s.
 """
@@ -29,12 +39,7 @@ from harjax.data import labels
 from harjax.data.archives import ArchiveMembers
 from harjax.data.builder import HARBuilder, Recording
 from harjax.data.errors import DataError
-from harjax.data.signal import (
-    CANONICAL_CHANNELS,
-    align_streams,
-    nominal_rate,
-    split_on_label_change,
-)
+from harjax.data.signal import CANONICAL_CHANNELS, align_streams, split_on_label_change
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,9 @@ ROOT = "Activity recognition exp"
 HEADER = ("Index", "Arrival_Time", "Creation_Time", "x", "y", "z", "User", "Model", "Device", "gt")
 CLASS_NAMES = ("bike", "sit", "stand", "walk", "stairsup", "stairsdown")
 NULL = "null"
+# Report reasons (counts per file in `report.rows_repaired` / `report.rows_dropped`).
+RESORTED = "Creation_Time earlier than the previous row (re-sorted)"
+REPEATED = "repeated Creation_Time"
 KINDS = {"Phones": "waist", "Watch": "wrist"}  # file prefix -> position (phones in a waist pouch)
 _TEXT = pa.dictionary(pa.int32(), pa.string())
 _COLUMN_TYPES = {
@@ -56,8 +64,22 @@ _COLUMN_TYPES = {
     "Device": _TEXT,
     "gt": _TEXT,
 }
-# Creation_Time ticks per Arrival_Time millisecond -> ticks per second.
-_CLOCKS = {1e6: 1e9, 1e3: 1e6, 1.0: 1e3}
+# The rate each model sampled at, as the release documents it (Stisen et al. 2015, Table 1;
+# every device ran at its fastest setting), keyed by the `Model` column.
+NOMINAL_RATE_HZ = {
+    "nexus4": 200.0,
+    "s3": 150.0,
+    "s3mini": 100.0,
+    "samsungold": 50.0,
+    "gear": 100.0,
+    "lgwatch": 200.0,
+}
+# Creation_Time units a device may use, as ticks per second.
+CLOCK_UNITS = {"ns": 1e9, "us": 1e6, "ms": 1e3}
+# A measured rate this far from the model's nominal one (either way) is not that device's clock.
+MAX_RATE_FACTOR = 3.0
+# A model the release does not document: its rate must fall in this range.
+UNDOCUMENTED_RATE_HZ = (10.0, 500.0)
 
 LABEL_MAP = labels.register_label_map(
     "hhar",
@@ -102,6 +124,7 @@ class _Stream:
             raise DataError(f"{self.where}:{inf[0] + 2}: inf in x/y/z ({self.xyz[inf[0]]})")
         self.user, self.users = _codes(table, "User", self.where)
         self.device, self.devices = _codes(table, "Device", self.where)
+        self.model, self.models = _codes(table, "Model", self.where)
         self.gt, self.labels = _codes(table, "gt", self.where)
         for code, label in enumerate(self.labels):
             if label != NULL and label not in CLASS_NAMES:
@@ -129,7 +152,7 @@ class _Stream:
         return DataError(f"{self.where}: unreadable CSV ({error})")
 
     def groups(self) -> dict[tuple[str, str], np.ndarray]:
-        """(user, device) -> row indices sorted by Creation_Time."""
+        """(user, device) -> row indices sorted by Creation_Time (stable: file order on ties)."""
         order = np.lexsort((self.creation, self.device, self.user))
         keys = self.user[order].astype(np.int64) * len(self.devices) + self.device[order]
         bounds = np.flatnonzero(np.diff(keys)) + 1
@@ -138,6 +161,14 @@ class _Stream:
             for rows in np.split(order, bounds)
             if len(rows)
         }
+
+    def model_of(self, rows: np.ndarray) -> str:
+        return self.models[self.model[rows[0]]]
+
+    def backward_steps(self, rows: np.ndarray) -> int:
+        """Rows whose Creation_Time is earlier than the row before them in the file."""
+        in_file_order = self.creation[np.sort(rows)]
+        return int(np.sum(np.diff(in_file_order) < 0))
 
     def lines(self, rows: np.ndarray) -> str:
         return f"lines {rows.min() + 2}-{rows.max() + 2}"
@@ -159,20 +190,39 @@ def _seconds(stream: _Stream, rows: np.ndarray, origin: int, ticks_per_s: float)
     return (stream.creation[rows] - origin).astype(np.float64) / ticks_per_s
 
 
-def clock_rate(stream: _Stream, rows: np.ndarray, where: str) -> float:
-    """Creation_Time ticks per second, from its span against Arrival_Time (ms since epoch)."""
-    arrival_span = float(stream.arrival[rows].max() - stream.arrival[rows].min())
-    creation_span = float(stream.creation[rows].max() - stream.creation[rows].min())
-    if arrival_span <= 0 or creation_span <= 0:
-        return 1e9  # too few rows to tell; Android's SensorEvent.timestamp is in ns
-    ratio = creation_span / arrival_span
-    nearest = min(_CLOCKS, key=lambda ticks: abs(np.log10(ratio / ticks)))
-    if abs(np.log10(ratio / nearest)) > 0.5:
+def infer_clock(creation: np.ndarray, model: str, where: str) -> tuple[str, float, float]:
+    """(unit, ticks per second, rate in Hz) of sorted Creation_Time ticks of one stream.
+
+    The median positive step is one sampling period; read in ns, us or ms it gives three
+    rates 1000x apart, and the one nearest the model's documented rate names the unit. Zero
+    steps (duplicates) and the gaps of a paused sensor do not move the median.
+    """
+    steps = np.diff(creation)
+    positive = steps[steps > 0]
+    if len(positive) == 0:
         raise DataError(
-            f"{where}: Creation_Time spans {creation_span:.0f} ticks while Arrival_Time spans "
-            f"{arrival_span:.0f} ms; expected a ns, us or ms clock"
+            f"{where}: need two distinct Creation_Time values to infer the clock, found "
+            f"{len(np.unique(creation))}"
         )
-    return _CLOCKS[nearest]
+    median_step = float(np.median(positive))
+    rates = {unit: ticks / median_step for unit, ticks in CLOCK_UNITS.items()}
+    nominal = NOMINAL_RATE_HZ.get(model)
+    if nominal is not None:
+        unit = min(rates, key=lambda u: abs(np.log(rates[u] / nominal)))
+        plausible = nominal / MAX_RATE_FACTOR <= rates[unit] <= nominal * MAX_RATE_FACTOR
+        expected = f"within {MAX_RATE_FACTOR:g}x of model {model}'s documented {nominal:g} Hz"
+    else:
+        low, high = UNDOCUMENTED_RATE_HZ
+        unit = min(rates, key=lambda u: abs(np.log(rates[u] / np.sqrt(low * high))))
+        plausible = low <= rates[unit] <= high
+        expected = f"in {low:g}-{high:g} Hz (model {model!r} has no documented rate)"
+    if not plausible:
+        found = ", ".join(f"{rate:.4g} Hz as {u}" for u, rate in rates.items())
+        raise DataError(
+            f"{where}: median positive Creation_Time step {median_step:.0f} ticks gives "
+            f"{found}; expected a rate {expected}"
+        )
+    return unit, CLOCK_UNITS[unit], rates[unit]
 
 
 class Hhar(HARBuilder):
@@ -185,6 +235,10 @@ class Hhar(HARBuilder):
     URL = "https://archive.ics.uci.edu/static/public/344/heterogeneity+activity+recognition.zip"
     SHA256 = None  # none published; the first download's sha256 is recorded (fetch_archive)
     ACCEPTED = (ARCHIVE_NAME, "Activity recognition exp.zip", ROOT)
+    LOOKED_FOR = (
+        f"rows with gt in {CLASS_NAMES} in {{Phones,Watch}}_{{accelerometer,gyroscope}}.csv "
+        "with both sensors of one user and device"
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download https://archive.ics.uci.edu/dataset/344 (heterogeneity+activity+"
         "recognition.zip) and put it, or the 'Activity recognition exp.zip' inside it, or the "
@@ -213,17 +267,32 @@ class Hhar(HARBuilder):
                 report.drop_rows("no gyroscope rows for this user/device", acc.where, len(acc_rows))
                 continue
             where = f"{acc.where} + {gyro.where} (user {user}, device {device})"
+            model = acc.model_of(acc_rows)
+            for stream, rows in ((acc, acc_rows), (gyro, gyro_rows)):
+                backward = stream.backward_steps(rows)
+                if backward:
+                    report.repair_rows(RESORTED, stream.where, backward)
             acc_rows = self._dedupe(acc, acc_rows)
             gyro_rows = self._dedupe(gyro, gyro_rows)
-            ticks = clock_rate(acc, acc_rows, where)
-            if clock_rate(gyro, gyro_rows, where) != ticks:
-                raise DataError(f"{where}: accelerometer and gyroscope clocks differ in unit")
+            acc_unit, ticks, acc_rate = infer_clock(
+                acc.creation[acc_rows], model, f"{where} (accelerometer)"
+            )
+            gyro_unit, _, gyro_rate = infer_clock(
+                gyro.creation[gyro_rows], model, f"{where} (gyroscope)"
+            )
+            if acc_unit != gyro_unit:
+                raise DataError(
+                    f"{where}: accelerometer Creation_Time reads as {acc_unit}, gyroscope as "
+                    f"{gyro_unit}; expected one clock per device"
+                )
+            report.sample_rates[f"{user}/{device}"] = {
+                "accelerometer": round(acc_rate, 2),
+                "gyroscope": round(gyro_rate, 2),
+            }
             origin = int(min(acc.creation[acc_rows[0]], gyro.creation[gyro_rows[0]]))
             t_acc = _seconds(acc, acc_rows, origin, ticks)
             t_gyro = _seconds(gyro, gyro_rows, origin, ticks)
-            rate = float(
-                round(max(nominal_rate(t_acc, source=where), nominal_rate(t_gyro, source=where)))
-            )
+            rate = float(round(max(acc_rate, gyro_rate)))
             gyro_codes = gyro.gt[gyro_rows]  # compared as codes: the files' dictionaries differ
             gyro_code = {name: code for code, name in enumerate(gyro.labels)}
             used_gyro = np.zeros(len(gyro_rows), dtype=bool)
@@ -275,5 +344,5 @@ class Hhar(HARBuilder):
         """Drops rows repeating the previous row's Creation_Time (counted): time must increase."""
         repeated = np.concatenate([[False], np.diff(stream.creation[rows]) == 0])
         if repeated.any():
-            self.report.drop_rows("repeated Creation_Time", stream.where, int(repeated.sum()))
+            self.report.drop_rows(REPEATED, stream.where, int(repeated.sum()))
         return rows[~repeated]

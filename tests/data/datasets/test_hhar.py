@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harjax.data.builder import HARConfig
-from harjax.data.datasets.hhar import CLASS_NAMES, Hhar
+from harjax.data.datasets.hhar import CLASS_NAMES, REPEATED, RESORTED, Hhar
 from harjax.data.errors import DataError
 from tests.data.datasets import archives_a as A
 from tests.data.defaults import har_config
@@ -195,7 +195,7 @@ def test_bad_input_names_file_and_line(tmp_path, edit, message):
         _prepare(tmp_path, tree)  # the extracted folder is accepted too
 
 
-def test_all_nan_channel_corrupt_zip_and_empty_class(tmp_path):
+def test_all_nan_channel_and_corrupt_zip(tmp_path):
     streams = _all_streams()
     for s in streams:
         if s.device == "gear_1" and s.sensor == "gyroscope":
@@ -214,10 +214,81 @@ def test_all_nan_channel_corrupt_zip_and_empty_class(tmp_path):
     with pytest.raises(DataError, match=r"Activity recognition exp.zip: not a readable zip"):
         _prepare(tmp_path / "b", manual)
 
+
+def test_partial_archive_builds_with_a_warning_and_the_full_label_list(tmp_path, caplog):
     no_bike = tuple((gt if gt != "bike" else "null", d) for gt, d in PLAN)
     streams = [s for i, d in enumerate(DEVICES) for s in _streams(*d, plan=no_bike, seed=i)]
-    with pytest.raises(DataError, match=r"classes \['bike'\] have no windows"):
-        _prepare(tmp_path / "c", _manual(tmp_path / "c", streams))
+    builder = _prepare(tmp_path, _manual(tmp_path, streams))
+    assert "classes ['bike'] have no windows" in caplog.text
+    assert builder.report.classes_without_windows == ["bike"]
+    assert builder.info.features["label"].names == list(CLASS_NAMES)
+    labels = {CLASS_NAMES[r["label"]] for r in _records(builder)}
+    assert labels == set(CLASS_NAMES) - {"bike"}
+
+    nothing = [s for s in streams if s.device == "gear_1"]
+    for s in nothing:
+        s.gt = ["null"] * len(s.creation_ns)
+    with pytest.raises(DataError, match=r"no usable recording in .*looked for rows with gt in"):
+        _prepare(tmp_path / "b", _manual(tmp_path / "b", nothing))
+
+
+def _watch_quirks(tree: Path) -> dict[str, int]:
+    """Rewrites the watch files as the real release has them: Creation_Time in ns since boot at
+    us resolution, rows delivered in late batches (Arrival_Time jumps by 30 s, some rows written
+    after newer ones), and a repeated row. Returns the late rows per file."""
+    late = {}
+    for sensor in ("accelerometer", "gyroscope"):
+        path = tree / "Activity recognition exp" / f"Watch_{sensor}.csv"
+        header, *rows = path.read_text().splitlines()
+        fields = [row.split(",") for row in rows]
+        boot = int(fields[0][2]) - 27_920_678_471_000
+        for i, f in enumerate(fields):
+            f[2] = str((int(f[2]) - boot) // 1000 * 1000)
+            f[1] = str(1_424_696_638_740 + 30_000 * (i // 300))
+        swaps = range(10, len(fields) - 1, 97)
+        for i in swaps:  # a late row: written after its successor
+            fields[i], fields[i + 1] = fields[i + 1], fields[i]
+        fields.insert(500, list(fields[499]))
+        path.write_text("\n".join([header, *(",".join(f) for f in fields)]) + "\n")
+        late[path.name] = len(swaps)
+    return late
+
+
+def test_watch_clock_since_boot_late_batches_and_repeats(tmp_path):
+    streams = _all_streams()
+    tree = A.write_hhar(tmp_path / "raw", streams)
+    late = _watch_quirks(tree)
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    A.write_hhar_zip(tree, manual)
+    builder = _prepare(tmp_path, manual)
+    rates = builder.report.sample_rates
+    assert set(rates) == {"a/nexus4_1", "a/samsungold_1", "b/gear_1"}
+    for stream, nominal in (("a/nexus4_1", 200), ("a/samsungold_1", 50), ("b/gear_1", 100)):
+        for sensor in ("accelerometer", "gyroscope"):
+            assert rates[stream][sensor] == pytest.approx(nominal, rel=0.03), (stream, sensor)
+    repaired = builder.report.rows_repaired[RESORTED]
+    assert {Path(k).name: v for k, v in repaired.items()} == late
+    dropped = builder.report.rows_dropped[REPEATED]
+    assert {Path(k).name: v for k, v in dropped.items()} == {
+        "Watch_accelerometer.csv": 1,
+        "Watch_gyroscope.csv": 1,
+    }
+    records = _records(builder)
+    assert len(records) == len(DEVICES) * sum(WINDOWS.values())
+
+
+def test_a_clock_no_unit_explains_is_an_error_naming_the_stream(tmp_path):
+    streams = _all_streams()
+    for s in streams:
+        if s.device == "gear_1":  # ticks of 10 ns: 10 kHz as ns, 10 Hz as us, near 100 Hz none
+            s.creation_ns = s.creation_ns[0] + (s.creation_ns - s.creation_ns[0]) // 100
+    with pytest.raises(
+        DataError,
+        match=r"user b, device gear_1\) \(accelerometer\): median positive Creation_Time step "
+        r".*expected a rate within 3x of model gear's documented 100 Hz",
+    ):
+        _prepare(tmp_path, _manual(tmp_path, streams))
 
 
 def test_first_download_records_its_checksum(tmp_path):

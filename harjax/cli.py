@@ -81,6 +81,10 @@ def resolved_config():
 
 
 def prepare_workdir(path: str | None, default: str) -> Path:
+    """The workdir, created, checked writable and locked for this process (`run.lock`: a
+    second command on it stops here with one line naming the first)."""
+    from harjax.run import lock
+
     workdir = Path(path or default).expanduser()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -89,6 +93,7 @@ def prepare_workdir(path: str | None, default: str) -> Path:
         probe.unlink()
     except OSError as error:
         raise PermissionError(f"workdir {workdir} is not writable: {error.strerror}") from None
+    lock.acquire(workdir)
     return workdir
 
 

@@ -2,7 +2,8 @@
 printed in results.md) and the one process that writes it (`is_main_process`).
 
 The same run on another CPU can differ in its last digits (XLA picks other kernels), so a
-table is only reproducible together with the machine it came from.
+table is only reproducible together with the machine it came from. The record also holds the
+code that made the result (`harjax.run.code_version`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import jax
 
 from harjax import precision
+from harjax.run.code_version import code_version
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint")
 
@@ -41,6 +43,7 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": versions,
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "code": code_version(),
     }
 
 

@@ -2,12 +2,15 @@
 another run.
 
 `fingerprint(...)` is a JSON-able dict: the resolved config, the data it trains and tests on
-(dataset identity, split, the training windows), where its initial tree came from, the tags the
-sweep gave it and the harjax version. `check(directory, fingerprint)` compares it with the one
-recorded when the run started; a run directory that holds a different run (finished or only
-started) is a `StaleRunError` naming the keys that differ and the two ways out. Hardware is
-recorded with the result (`environment`), not fingerprinted: the same run on another machine is
-the same run.
+(dataset identity, split, the training windows, and the raw files' content digest where the
+user supplies them: a `csv:` folder or a manual archive), the content hash of its frozen
+backbone (`weights.content_cache`: the hash checkpoints check, not the path), where its initial
+tree came from, the tags the sweep gave it and the harjax version. `check(directory,
+fingerprint)` compares it with the one recorded when the run started; a run directory that
+holds a different run (finished or only started) is a `StaleRunError` naming the keys that
+differ and the two ways out. Hardware and code are recorded with the result (`environment`),
+not fingerprinted: the same run on another machine is the same run, and an unrelated code edit
+must not make every finished run stale (results.md says when a table mixes code versions).
 """
 
 from __future__ import annotations
@@ -23,9 +26,13 @@ from typing import Any
 import numpy as np
 
 import harjax
+from harjax.run.lock import LOCK_FILE
 from harjax.run.result import json_default, write_json
 
 FINGERPRINT_FILE = "fingerprint.json"
+# Content identities added after runs were recorded: a record without them (older harjax) is
+# compared on the rest, so finished studies stay usable; every new record holds them.
+_CONTENT_KEYS = (("backbone_content",), ("data", "content"))
 _OFF_BY_DEFAULT = (
     ("train", "epochs"),
     ("train", "min_steps"),
@@ -62,7 +69,51 @@ def data_identity(data) -> dict[str, Any]:
     builder = getattr(dataset, "builder", None)
     if builder is not None:
         identity["build"] = f"{builder.name}/{builder.builder_config.name}/{builder.version}"
+        content = raw_data_content(builder)
+        if content is not None:
+            identity["content"] = content
     return identity
+
+
+def raw_data_content(builder) -> str | None:
+    """sha256 of the raw files a user supplied: a `csv:` folder (its builder's digest) or the
+    archive found in `manual_dir`; None for downloads, which are checked against their sha256.
+    """
+    content = getattr(builder, "content_digest", None)
+    if content is not None:
+        return str(content)
+    manual = getattr(builder, "manual_dir", None)
+    if manual is None:
+        return None
+    from harjax.digests import DigestCache, tree_digest
+
+    for name in getattr(builder, "ACCEPTED", ()):
+        path = Path(manual) / name
+        if not path.exists():
+            continue
+        cache = DigestCache(Path(builder.data_dir_root) / "raw_content_digests.json")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            return tree_digest(files, path, cache)
+        digest = cache.sha256(path)
+        cache.save()
+        return digest
+    return None
+
+
+def backbone_content(config) -> str | None:
+    """The frozen backbone's content hash for variants that load one (else None)."""
+    from harjax.assemble import BACKBONE_VARIANTS, dtype_from_name
+
+    if config.model.variant not in BACKBONE_VARIANTS:
+        return None
+    from harjax.weights.content_cache import content_hash_of
+
+    return content_hash_of(
+        str(config.backbone.spec),
+        num_layers=int(config.backbone.num_layers or 0) or None,
+        dtype=dtype_from_name(str(config.backbone.param_dtype)),
+    )
 
 
 def fingerprint(
@@ -73,6 +124,7 @@ def fingerprint(
     init: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    frozen_content = backbone_content(config)
     config = config.to_dict()
     # How many runs share a program changes the wall time, not the run: not fingerprinted.
     config.get("train", {}).pop("models_per_program", None)
@@ -89,6 +141,8 @@ def fingerprint(
         "tags": dict(tags or {}),
         "harjax_version": harjax.__version__,
     }
+    if frozen_content is not None:
+        payload["backbone_content"] = frozen_content
     if "backbone" in config:  # 'auto' resolves per machine: the dtype actually used is the run's
         from harjax.assemble import resolve_compute_dtype
 
@@ -117,15 +171,33 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def matches(old: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> bool:
+    """The recorded fingerprint is this run's (a record from before `_CONTENT_KEYS` existed is
+    compared without them)."""
+    if old is None:
+        return False
+    if old == expected:
+        return True
+    lenient = json.loads(json.dumps(expected))
+    for path in _CONTENT_KEYS:
+        recorded_here, parent = old, lenient
+        for key in path[:-1]:
+            recorded_here = recorded_here.get(key, {})
+            parent = parent.get(key, {})
+        if path[-1] not in recorded_here:
+            parent.pop(path[-1], None)
+    return old == lenient
+
+
 def recorded(directory: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(directory) / FINGERPRINT_FILE
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def is_used(directory: str | os.PathLike) -> bool:
-    """Holds anything a run wrote (a result, a checkpoint, a fingerprint)."""
+    """Holds anything a run wrote (a result, a checkpoint, a fingerprint; not the workdir lock)."""
     directory = Path(directory)
-    return directory.is_dir() and any(directory.iterdir())
+    return directory.is_dir() and any(p.name != LOCK_FILE for p in directory.iterdir())
 
 
 def check(directory: str | os.PathLike, expected: Mapping[str, Any]) -> None:
@@ -134,7 +206,7 @@ def check(directory: str | os.PathLike, expected: Mapping[str, Any]) -> None:
     if not is_used(directory):
         return
     old = recorded(directory)
-    if old == expected:
+    if matches(old, expected):
         return
     problems = (
         ["no fingerprint.json (written by an older harjax or another tool)"]
@@ -151,10 +223,21 @@ def check(directory: str | os.PathLike, expected: Mapping[str, Any]) -> None:
 
 
 def discard(directory: str | os.PathLike) -> None:
-    """Removes a stale run directory (the explicit `--overwrite` way out)."""
+    """Removes a stale run (the explicit `--overwrite` way out); a workdir lock held in it (the
+    run directory of launch/train.py) stays, so the directory stays locked."""
     directory = Path(directory)
-    if directory.exists():
+    if not directory.exists():
+        return
+    if not (directory / LOCK_FILE).exists():
         shutil.rmtree(directory)
+        return
+    for path in directory.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def record(directory: str | os.PathLike, value: Mapping[str, Any]) -> None:

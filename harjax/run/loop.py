@@ -177,7 +177,9 @@ def open_run(config, workdir: Path, data, train_idx, init_trainable, tags, overw
         tags=tags,
     )
     if overwrite:
-        if fingerprints.is_used(workdir) and fingerprints.recorded(workdir) != expected:
+        if fingerprints.is_used(workdir) and not fingerprints.matches(
+            fingerprints.recorded(workdir), expected
+        ):
             fingerprints.discard(workdir)
     fingerprints.check(workdir, expected)
     finished = read_result(workdir)

@@ -25,6 +25,8 @@ from harjax.assemble import BACKBONE_VARIANTS
 from harjax.data.bundle import DataBundle
 from harjax.data.sampling import ALL
 from harjax.run import fingerprint as fingerprints
+from harjax.run import lock
+from harjax.run.code_version import mixed_code_lines
 from harjax.run.compiled import StepCache
 from harjax.run.environment import describe, is_main_process
 from harjax.run.group import group_key, train_group
@@ -127,8 +129,10 @@ class Sweep:
         """Every config valid and every used run directory of the same run — before any run.
 
         Stale runs are all listed at once (or discarded with `overwrite`), so a rerun with
-        another config stops in seconds instead of after the first stale run.
+        another config stops in seconds instead of after the first stale run. First the
+        workdir's lock is taken (`run.lock`): a second process on it stops here.
         """
+        lock.acquire(self.workdir)
         for run in planned:
             check_config(run.config, zero_steps=run.init is not None)
         stale = []
@@ -137,7 +141,7 @@ class Sweep:
             if expected is None or not fingerprints.is_used(run.directory):
                 continue
             old = fingerprints.recorded(run.directory)
-            if old != expected:
+            if not fingerprints.matches(old, expected):
                 if self.overwrite:
                     fingerprints.discard(run.directory)
                     continue
@@ -296,8 +300,8 @@ def precision_lines(planned: Sequence[PlannedRun]) -> list[str]:
 
 
 def machine_lines(planned: Sequence[PlannedRun]) -> list[str]:
-    """results.md lines naming every machine the finished runs were measured on."""
-    machines = dict.fromkeys(
-        describe(result["environment"]) for _, result in finished_results(planned)
-    )
-    return [f"Machine: {machine}" for machine in machines] + [""]
+    """results.md lines naming every machine the finished runs were measured on, and the code
+    that made them (a warning when the table mixes code versions)."""
+    finished = [result for _, result in finished_results(planned)]
+    machines = dict.fromkeys(describe(result["environment"]) for result in finished)
+    return [f"Machine: {machine}" for machine in machines] + [""] + mixed_code_lines(finished)

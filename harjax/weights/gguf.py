@@ -102,8 +102,8 @@ class _SizeCheckedReader(gguf.GGUFReader):
 
 
 @functools.lru_cache(maxsize=4)
-def _open(path: str, size: int, mtime_ns: int) -> tuple[gguf.GGUFReader, dict[str, Any]]:
-    del mtime_ns  # cache key only: a rewritten file is read again
+def _open(path: str, size: int, stamp: tuple) -> tuple[gguf.GGUFReader, dict[str, Any]]:
+    del stamp  # cache key only (times and inode): a rewritten or replaced file is read again
     try:
         reader = _SizeCheckedReader(path)
     except _Truncated as error:
@@ -128,7 +128,8 @@ def _reader(path: str | Path) -> tuple[gguf.GGUFReader, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"GGUF file not found: {path}")
     stat = path.stat()
-    return _open(str(path), stat.st_size, stat.st_mtime_ns)
+    stamp = (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return _open(str(path), stat.st_size, stamp)
 
 
 def gguf_metadata(path: str | Path) -> dict[str, Any]:

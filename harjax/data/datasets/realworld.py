@@ -135,16 +135,19 @@ class RealWorld(HARBuilder):
             sensor: _csv_files(members, zips[sensor], SENSORS[sensor], activity)
             for sensor in SENSORS
         }
+        absent = []
         for position in POSITIONS:
             acc = files["acc"].get(position, {})
             gyr = files["gyr"].get(position, {})
             if not acc and not gyr:
                 # Known holes of the release (e.g. proband 2 climbingup forearm): counted.
                 self.report.exclude("position not in the archive")
-                log.warning("realworld: proband%s %s has no %s files", subject, activity, position)
+                absent.append(position)
                 continue
             for session, acc_file, gyr_file in _pair_sessions(acc, gyr, members, zips):
                 yield from self._position(subject, activity, position, session, acc_file, gyr_file)
+        if absent:
+            log.warning("realworld: proband%s %s has no files of %s", subject, activity, absent)
 
     def _position(self, subject, activity, position, session, acc_file, gyr_file):
         t_acc, acc = self._read_csv(*acc_file)
@@ -154,8 +157,14 @@ class RealWorld(HARBuilder):
             self.report.exclude("fewer than 2 samples in acc or gyro file")
             log.warning("realworld: %s has fewer than 2 samples in a stream", source)
             return
-        rate = max(nominal_rate(t_acc, source=acc_file[1]), nominal_rate(t_gyr, source=gyr_file[1]))
-        rate = round(rate, 2)
+        acc_rate = nominal_rate(t_acc, source=acc_file[1])
+        gyr_rate = nominal_rate(t_gyr, source=gyr_file[1])
+        stream = f"proband{subject}/{activity}" + (f"/session{session}" if session else "")
+        self.report.sample_rates[f"{stream}/{position}"] = {
+            "accelerometer": round(acc_rate, 2),
+            "gyroscope": round(gyr_rate, 2),
+        }
+        rate = round(max(acc_rate, gyr_rate), 2)
         pieces = align_streams(
             t_acc,
             acc,

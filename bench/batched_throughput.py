@@ -16,7 +16,8 @@ import time
 import jax
 import numpy as np
 
-from harjax import assemble, batched, precision, train
+from harjax import batched, precision, train
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

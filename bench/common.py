@@ -166,7 +166,7 @@ def build_harjax(variant: Variant, backbone=None) -> dict[str, Any]:
     import numpy as np
 
     from harjax import train
-    from harjax.assemble import assemble
+    from harjax.variants.assemble import assemble
 
     config = experiment_config(variant)
     if variant.matmul not in ("library", "plain"):

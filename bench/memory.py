@@ -34,7 +34,7 @@ def child(layers: int | None, steps: int, batch: int) -> dict:
 
     from configs.default import get_config
     from harjax import train
-    from harjax.assemble import assemble
+    from harjax.variants.assemble import assemble
 
     phases.append(("import jax + harjax", *_rss_mb()))
     config = get_config()

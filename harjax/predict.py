@@ -23,14 +23,15 @@ import jax
 import ml_collections
 import numpy as np
 
-from harjax import assemble, train
-from harjax.checkpoint import CHECKPOINT_DIR
+from harjax import train
 from harjax.data import signal as signal_lib
 from harjax.data.datasets.csv_folder import read_csv
 from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
+from harjax.run.checkpoint import CHECKPOINT_DIR
 from harjax.run.result import read_result
 from harjax.run.warm_start import restore_best
+from harjax.variants import assemble
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def predict_csv(checkpoint: str | Path, csv_path: str | Path, predictor: Predict
 
 def export(predictor: Predictor, directory: str | Path) -> Path:
     """Merged inference weights (LoRA folded into the kernels) + a manifest to rebuild the model."""
-    from harjax.checkpoint import export_merged
+    from harjax.run.checkpoint import export_merged
 
     manifest = {
         "config": predictor.config.to_dict(),

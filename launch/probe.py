@@ -10,7 +10,8 @@ pretrained, random and shuffled backbones, plus projection-only (no backbone).
 
 from absl import flags
 
-from harjax import cli, probe
+from harjax import cli
+from harjax.sweeps import probe
 
 cli.define_common_flags("probe.py")
 

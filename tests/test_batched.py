@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from harjax import assemble, batched, train
+from harjax import batched, train
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

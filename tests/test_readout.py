@@ -4,8 +4,9 @@ import jax
 import numpy as np
 import pytest
 
-from harjax import assemble, lora
+from harjax import lora
 from harjax.models.llama import LlamaModel
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

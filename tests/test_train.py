@@ -5,7 +5,8 @@ import sys
 import jax
 import numpy as np
 
-from harjax import assemble, train
+from harjax import train
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

@@ -14,7 +14,7 @@
                                                                first position (an attention sink)
                                                                out of the mean
       -> standardise (optional)    per-feature (x - mean) / std with fixed statistics that
-                                   `harjax.assemble` measures at init (frozen, not learned):
+                                   `variants.assemble` measures at init (frozen, not learned):
                                    a constant massive-activation dimension no longer dominates
       -> LayerNorm + Dense         (B, num_classes)            trainable
 
@@ -22,7 +22,7 @@ The backbone is any Linen module with `__call__(inputs_embeds, *, deterministic,
 return_hidden_states)` and `final_norm(hidden)`; it is a child named `backbone`, so its
 parameters live under `params/backbone/...` and LoRA adapters (see `harjax.lora`) sit beside its
 kernels. This module knows nothing of LoRA or of freezing: which parameters train is decided by
-`harjax.assemble` from the config. Without a backbone the readout options do nothing.
+`harjax.variants.assemble` from the config. Without a backbone the readout options do nothing.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class HARModel(nn.Module):
         self, signal: jnp.ndarray, *, deterministic: bool = True, return_features: bool = False
     ) -> jnp.ndarray:
         """Logits (B, num_classes); `return_features`: the pooled features before
-        standardisation (what `harjax.assemble` measures the statistics on)."""
+        standardisation (what `harjax.variants.assemble` measures the statistics on)."""
         tokens = ConvProjection(self.projection, self.d_model, dtype=self.dtype, name="projection")(
             signal
         )

@@ -16,7 +16,7 @@ kernel sizes (3, 5, 9), 32 channels per branch, strides (2, 2), d_model 576):
     downsample stage 2  (B, 32, 96)        same: the token rate is window_length / prod(strides)
     to LLM width        (B, 32, 576)       linear map into the embedding space, times a learned
                                            scalar `output_scale`, initialised to
-                                           `output_scale_init` (`harjax.assemble` can overwrite it
+                                           `output_scale_init` (`variants.assemble` can overwrite it
                                            at init so the output RMS matches the backbone's
                                            token embeddings: `projection.calibrate`)
 
@@ -42,7 +42,7 @@ import jax.numpy as jnp
 @dataclasses.dataclass(frozen=True)
 class ProjectionConfig:
     """The projection's hyper-parameters; their defaults live in configs/default.py only
-    (`config.projection`, read by `harjax.assemble.projection_config`)."""
+    (`config.projection`, read by `harjax.variants.assemble.projection_config`)."""
 
     kernel_sizes: Sequence[int]
     channels: int

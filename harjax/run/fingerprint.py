@@ -103,7 +103,7 @@ def raw_data_content(builder) -> str | None:
 
 def backbone_content(config) -> str | None:
     """The frozen backbone's content hash for variants that load one (else None)."""
-    from harjax.assemble import BACKBONE_VARIANTS, dtype_from_name
+    from harjax.variants.assemble import BACKBONE_VARIANTS, dtype_from_name
 
     if config.model.variant not in BACKBONE_VARIANTS:
         return None
@@ -144,7 +144,7 @@ def fingerprint(
     if frozen_content is not None:
         payload["backbone_content"] = frozen_content
     if "backbone" in config:  # 'auto' resolves per machine: the dtype actually used is the run's
-        from harjax.assemble import resolve_compute_dtype
+        from harjax.variants.assemble import resolve_compute_dtype
 
         payload["compute_dtype"] = resolve_compute_dtype(str(config["backbone"]["dtype"]))["name"]
     # Round-trip through JSON so tuples/lists and numpy scalars compare as they are stored.

@@ -45,11 +45,10 @@ import numpy as np
 from tqdm import tqdm
 
 from harjax import batched, train
-from harjax.checkpoint import RunCheckpointer
 from harjax.data import pipeline
-from harjax.metrics_log import MetricsLog
 from harjax.reporting.metrics import classification_metrics
 from harjax.run import budget
+from harjax.run.checkpoint import RunCheckpointer
 from harjax.run.compiled import StepCache
 from harjax.run.loop import (
     assemble_run,
@@ -63,6 +62,7 @@ from harjax.run.loop import (
     start_run,
     state_rng,
 )
+from harjax.run.metrics_log import MetricsLog
 from harjax.run.result import write_result
 
 # Variants whose runs can share a program; 'random' shares with 'pretrained' (same shapes,
@@ -320,9 +320,9 @@ def _train(members: list[_Member], backbones, progress: bool, steps: StepCache):
             scores = np.zeros(len(members))
             for i, m in actives:
                 labels, predictions = scored[i]
-                scores[i] = classification_metrics(
-                    labels, predictions, m.run.data.class_names
-                )["macro_f1"]
+                scores[i] = classification_metrics(labels, predictions, m.run.data.class_names)[
+                    "macro_f1"
+                ]
                 m.log.write(done, "val", {"macro_f1": float(scores[i])})
             improved, newly = budget.record_evaluation(stopping, metas, done, scores, active)
             if improved.any():

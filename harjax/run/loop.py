@@ -26,20 +26,21 @@ import numpy as np
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from harjax import assemble, train
-from harjax.checkpoint import BackboneMismatchError, RunCheckpointer
+from harjax import train
 from harjax.data import pipeline
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import compute_stats
-from harjax.metrics_log import MetricsLog
 from harjax.reporting.metrics import classification_metrics, steps_to_fraction
 from harjax.run import budget
 from harjax.run import fingerprint as fingerprints
+from harjax.run.checkpoint import BackboneMismatchError, RunCheckpointer
 from harjax.run.compiled import StepCache
 from harjax.run.environment import environment, is_main_process
+from harjax.run.metrics_log import MetricsLog
 from harjax.run.result import make_result, read_result, write_json, write_result
 from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable, start_from
+from harjax.variants import assemble
 
 VARIANTS = (*assemble.NEURAL_VARIANTS, "classical")
 
@@ -404,7 +405,7 @@ def start_run(workdir: Path, config, expected, stats) -> None:
 
 
 def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, Any]:
-    from harjax.classical import ClassicalBaseline
+    from harjax.variants.classical import ClassicalBaseline
 
     clock = time.perf_counter()
     signals, labels = pipeline.load_arrays(data.dataset, train_idx, None, data.label_key)

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from harjax import assemble
-from harjax.checkpoint import RunCheckpointer
-from harjax.controls import CONTROL_VARIANTS
 from harjax.data.normalization import Stats
+from harjax.run.checkpoint import RunCheckpointer
 from harjax.run.result import read_result
 from harjax.tree import flatten_params, unflatten_params
+from harjax.variants import assemble
+from harjax.variants.controls import CONTROL_VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,6 @@ import jax
 import ml_collections
 import numpy as np
 
-from harjax.assemble import BACKBONE_VARIANTS
 from harjax.data.bundle import DataBundle
 from harjax.data.sampling import ALL
 from harjax.run import fingerprint as fingerprints
@@ -34,6 +33,7 @@ from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
 from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable
+from harjax.variants.assemble import BACKBONE_VARIANTS
 
 
 def slug(text: str) -> str:
@@ -80,7 +80,7 @@ class BackboneCache:
             return None
         key = self.key(config)
         if key not in self._loaded:
-            from harjax.assemble import dtype_from_name
+            from harjax.variants.assemble import dtype_from_name
             from harjax.weights import load_backbone
 
             self._loaded[key] = load_backbone(

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from harjax.checkpoint import CheckpointShapeError, RunCheckpointer
 from harjax.data.bundle import load_data
 from harjax.run import fingerprint, loop
+from harjax.run.checkpoint import CheckpointShapeError, RunCheckpointer
 from tests.run.test_loop import _config
 
 

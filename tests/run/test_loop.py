@@ -86,8 +86,8 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path, data, tiny_llama_
 
 def test_restore_on_another_backbone_is_a_clear_error(tmp_path, data, tiny_llama_dir):
     """Same config, other frozen weights behind it: the checkpoint's backbone hash refuses."""
-    from harjax.checkpoint import BackboneMismatchError
     from harjax.run import fingerprint
+    from harjax.run.checkpoint import BackboneMismatchError
 
     config = _config(tiny_llama_dir, steps=4)
     loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)

@@ -10,7 +10,7 @@ compilation dominate the cost):
   pipeline  the same through `harjax.data.pipeline.train_batches(..., sharding=...)`, which
             picks each process's shard by `jax.process_index()`
   ckpt      orbax save of the train state from every process, restore, compare; the same
-            through harjax.checkpoint.RunCheckpointer (what train_and_evaluate uses)
+            through harjax.run.checkpoint.RunCheckpointer (what train_and_evaluate uses)
 Usage: python -m tests.scripts.multihost_worker OUT_DIR CHECKPOINT_DIR
 """
 
@@ -32,10 +32,11 @@ import numpy as np  # noqa: E402
 import orbax.checkpoint as ocp  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
-from harjax import assemble, train  # noqa: E402
-from harjax.checkpoint import RunCheckpointer  # noqa: E402
+from harjax import train  # noqa: E402
 from harjax.data import pipeline  # noqa: E402
+from harjax.run.checkpoint import RunCheckpointer  # noqa: E402
 from harjax.tree import flatten_params  # noqa: E402
+from harjax.variants import assemble  # noqa: E402
 from tests.fakes import tiny_llama_backbone  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 

@@ -8,8 +8,9 @@ import sys
 import jax
 import numpy as np
 
-from harjax import assemble, train
+from harjax import train
 from harjax.tree import flatten_params
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

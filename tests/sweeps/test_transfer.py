@@ -10,10 +10,10 @@ import sys
 import numpy as np
 import pytest
 
-from harjax.checkpoint import BackboneMismatchError
 from harjax.data import sampling
 from harjax.data.labels import COMMON_LABELS
 from harjax.run import loop
+from harjax.run.checkpoint import BackboneMismatchError
 from harjax.sweeps import core, transfer
 from harjax.sweeps import folds as fold_plans
 from harjax.tree import flatten_params

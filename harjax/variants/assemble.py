@@ -7,11 +7,11 @@ Variants (`config.model.variant`):
   pretrained  frozen pretrained backbone + LoRA (the method)
   random      same architecture and LoRA; every frozen tensor drawn i.i.d. normal with the
               pretrained tensor's own mean and std (`model.random_weights` 'matched'; 'init' =
-              the architecture's std-0.02 init, as before), see `harjax.controls`
+              the architecture's std-0.02 init, as before), see `harjax.variants.controls`
   shuffled    same, the pretrained tensors with their entries permuted within each tensor
   none        projection + pooling + head, no backbone
   scratch     a small LLaMA-style transformer trained from scratch, every parameter trainable
-(`classical` — features + ExtraTrees — is not a neural model; see `harjax.classical`.)
+(`classical` — features + ExtraTrees — is not a neural model; see `harjax.variants.classical`.)
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from harjax import calibration, controls, lora, precision
+from harjax import lora, precision
 from harjax.models.har import HARModel
 from harjax.models.llama import LlamaConfig, LlamaModel
 from harjax.models.projection import ProjectionConfig
 from harjax.tree import flatten_params
+from harjax.variants import calibration, controls
 from harjax.weights.common import check_params, content_hash
 
 Params = dict[str, Any]
@@ -164,7 +165,7 @@ def assemble(
     otherwise it is loaded from `config.backbone.spec` when the variant needs it.
     `calibration_signal` (B, window_length, C), e.g. a batch of normalised training windows, is
     what `projection.calibrate` and `model.standardize_features` measure at init; without it,
-    `harjax.calibration.calibration_signal` (seeded N(0, 1) windows).
+    `harjax.variants.calibration.calibration_signal` (seeded N(0, 1) windows).
     """
     variant = config.model.variant
     if variant not in NEURAL_VARIANTS:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from configs.probe import get_config as probe_config
-from harjax import probe
 from harjax.reporting.tables import read_csv
 from harjax.run.validate import ConfigError
+from harjax.sweeps import probe
 from tests.helpers import tiny_config
 from tests.transfer_data import write_dataset
 

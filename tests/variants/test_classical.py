@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from harjax import classical
-from harjax.classical import (
+from harjax.variants import classical
+from harjax.variants.classical import (
     PER_CHANNEL_FEATURES,
     ClassicalBaseline,
     extract_features,

@@ -11,7 +11,7 @@ a logistic regression:
       -> per layer: standardise + logistic regression, C chosen on the validation split
 
 `projection-only` pools the projection's tokens without any backbone: the floor a backbone's
-layers have to clear. Variants differ only in the backbone's weights (`harjax.controls`), so a
+layers have to clear. Variants differ only in the backbone's weights (`variants.controls`), so a
 gap between `pretrained` and `shuffled` at a layer is the pretrained weights' doing.
 
 `run_probe(config, workdir)` writes probe.csv, probe.md and probe.png; `launch/probe.py` is its
@@ -33,9 +33,10 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from harjax import assemble, controls, lora
+from harjax import lora
 from harjax.reporting import tables
 from harjax.reporting.metrics import classification_metrics
+from harjax.variants import assemble, controls
 
 PROJECTION_ONLY = "projection-only"
 BACKBONE_VARIANTS = ("pretrained", *controls.CONTROL_VARIANTS)

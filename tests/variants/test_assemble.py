@@ -2,7 +2,8 @@ import jax
 import numpy as np
 import pytest
 
-from harjax import assemble, lora
+from harjax import lora
+from harjax.variants import assemble
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config
 

@@ -5,8 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-from harjax import assemble, calibration, controls, lora
+from harjax import lora
 from harjax.tree import flatten_params
+from harjax.variants import assemble, calibration, controls
 from harjax.weights import load_backbone
 from tests.fakes import tiny_llama_backbone
 from tests.helpers import tiny_config

@@ -158,3 +158,62 @@ def test_unknown_column_lists_every_allowed_name(tmp_path):
     allowed = r"'timestamp', 'acc_x', 'acc_y', 'acc_z', 'label', 'subject', 'gyro_x', 'gyro_y', "
     with pytest.raises(DataError, match=rf"s1\.csv:1: unknown column\(s\) \['temp'\]; .*{allowed}"):
         CsvFolder(folder, config=har_config())
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"0.0,1,2,3,4,5,6,caf\xe9,s1\n", r":3: byte 0xe9 at column 20 is not UTF-8"),
+        (b"\x00" * 100, r":3: NUL byte at column 1: a binary file"),
+        (b"9" * 70_000, r":3: line longer than 65536 bytes"),
+        (b"0.0,1,2,3,4,5,6," + b"w" * 300 + b",s1\n", r":3: field 8 is 300 characters long"),
+    ],
+    ids=["latin1", "binary", "no_line_breaks", "long_field"],
+)
+def test_bad_bytes_name_file_line_and_what_was_expected(tmp_path, body, message):
+    folder = make_folder(tmp_path / "bytes")
+    path = folder / "s1.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + lines[1] + body + b"".join(lines[2:]))
+    with pytest.raises(DataError, match=rf"s1\.csv{message}"):
+        CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds").download_and_prepare()
+
+
+def test_a_huge_sparse_file_stops_at_once_with_bounded_memory(tmp_path):
+    import tracemalloc
+
+    folder = make_folder(tmp_path / "huge")
+    with open(folder / "zz.csv", "wb") as f:
+        f.truncate(64 << 20)  # sparse: 64 MiB of NUL bytes, no line break
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"zz\.csv:1: NUL byte"):
+            CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB while reading a 64 MiB file"
+
+
+def test_an_edit_keeping_size_and_mtime_reprepares_and_unchanged_files_are_not_rehashed(
+    tmp_path, monkeypatch
+):
+    import harjax.digests
+
+    folder = make_folder(tmp_path / "same")
+    first = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    hashed = []
+    real = harjax.digests.file_sha256
+    monkeypatch.setattr(harjax.digests, "file_sha256", lambda p: hashed.append(p) or real(p))
+    again = CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds")
+    assert hashed == [] and again.data_dir == first.builder.data_dir  # cached digests reused
+    path = folder / "s2.csv"
+    stat = path.stat()
+    text = path.read_text()
+    path.write_text(text.replace(",1.000000,", ",1.500000,", 1))  # one value, same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # like `touch -r` or a copy tool
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    second = source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    assert [p.name for p in hashed] == ["s2.csv"]  # only the edited file is read again
+    assert second.builder.data_dir != first.builder.data_dir
+    assert second.builder.content_digest != first.builder.content_digest

@@ -9,6 +9,7 @@ the kept layers need.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections import defaultdict
@@ -235,13 +236,49 @@ def _convert(
     return array.T if target.transpose else array
 
 
+@contextlib.contextmanager
+def _open_safetensors(file: Path, framework: str = "numpy"):
+    """`safe_open`, with a damaged file (truncated, bad header) reported as one error naming it."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        handle = safe_open(file, framework=framework)
+    except (SafetensorError, OSError, ValueError) as error:
+        size = file.stat().st_size if file.exists() else 0
+        raise CheckpointError(
+            f"{file} is not a readable safetensors file ({size} bytes; truncated or damaged? "
+            f"{error}); expected a complete safetensors file as saved by transformers."
+        ) from None
+    with handle:
+        yield handle
+
+
+def _read_index(index_path: Path) -> dict[str, str]:
+    """The `weight_map` of a sharded checkpoint's index: tensor name -> shard file name."""
+    try:
+        index = json.loads(index_path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CheckpointError(
+            f"{index_path}: not valid JSON ({error}); truncated or damaged? Expected the index "
+            "written by transformers with a 'weight_map' object."
+        ) from None
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict):
+        raise CheckpointError(f"{index_path}: no 'weight_map' object.")
+    bad = [name for name, shard in weight_map.items() if not isinstance(shard, str)]
+    if bad:
+        raise CheckpointError(
+            f"{index_path}: 'weight_map' must map tensor names to shard file names; "
+            f"{bad[0]!r} maps to {weight_map[bad[0]]!r}."
+        )
+    return weight_map
+
+
 def _read_safetensor(handle, name: str, file: Path) -> np.ndarray:
     """One tensor as numpy; bfloat16 (which plain numpy lacks) is read through JAX on the CPU."""
     if handle.get_slice(name).get_dtype() in ("BF16", "F8_E4M3", "F8_E5M2"):
-        from safetensors import safe_open
-
         with jax.default_device(jax.devices("cpu")[0]):
-            with safe_open(file, framework="flax") as flax_handle:
+            with _open_safetensors(file, framework="flax") as flax_handle:
                 return np.asarray(flax_handle.get_tensor(name))
     return handle.get_tensor(name)
 
@@ -249,18 +286,17 @@ def _read_safetensor(handle, name: str, file: Path) -> np.ndarray:
 def load_safetensors(
     directory: Path, config: GPT2Config | LlamaConfig, architecture: str, *, with_embeddings: bool
 ) -> dict[str, np.ndarray]:
-    """Reads ``model.safetensors`` or the shards of ``model.safetensors.index.json``."""
-    from safetensors import safe_open
+    """Reads ``model.safetensors`` or the shards of ``model.safetensors.index.json``.
 
+    A truncated or damaged file (index, shard or single file) is one `CheckpointError` naming it.
+    """
     index_path = directory / SAFETENSORS_INDEX_FILE
     if index_path.is_file():
-        weight_map = json.loads(index_path.read_text()).get("weight_map")
-        if not isinstance(weight_map, dict):
-            raise CheckpointError(f"{index_path}: no 'weight_map' object.")
+        weight_map = _read_index(index_path)
         source = str(index_path)
     else:
         single = directory / SAFETENSORS_FILE
-        with safe_open(single, framework="numpy") as handle:
+        with _open_safetensors(single) as handle:
             weight_map = {name: SAFETENSORS_FILE for name in handle.keys()}
         source = str(single)
     table = torch_key_map(config, with_embeddings=with_embeddings)
@@ -276,7 +312,7 @@ def load_safetensors(
             raise CheckpointError(
                 f"{source}: shard {shard_name!r} is listed but {shard} is missing."
             )
-        with safe_open(shard, framework="numpy") as handle:
+        with _open_safetensors(shard) as handle:
             available = set(handle.keys())
             for original, target in entries:
                 where = f"{shard}: tensor {original!r}"
@@ -296,7 +332,17 @@ def load_flax_msgpack(
     from flax import serialization
 
     path = directory / FLAX_FILE
-    tree = serialization.msgpack_restore(path.read_bytes())
+    try:
+        tree = serialization.msgpack_restore(path.read_bytes())
+    except Exception as error:  # msgpack raises ValueError, ExtraData, TypeError...: all damage
+        raise CheckpointError(
+            f"{path} is not a readable Flax msgpack file ({path.stat().st_size} bytes; truncated "
+            f"or damaged? {type(error).__name__}: {error})."
+        ) from None
+    if not isinstance(tree, dict):
+        raise CheckpointError(
+            f"{path}: expected a nested dict of parameters, found {type(tree).__name__}."
+        )
     stored = flatten_params(tree)
     table = flax_key_map(config, with_embeddings=with_embeddings)
     plan = _plan(stored, table, config, architecture, sep="/", source=str(path))

@@ -310,6 +310,35 @@ def test_bad_paths_are_clear(tmp_path, gpt2):
         load_backbone(tmp_path)
 
 
+def _damaged_checkpoint(kind, gpt2, directory):
+    """A copy of the tiny GPT-2 checkpoint with one file cut short or broken; (dir, file)."""
+    model, source = gpt2
+    if kind == "msgpack":
+        write_hf_flax_checkpoint(model, directory)
+        path = directory / "flax_model.msgpack"
+    else:
+        copy_checkpoint(source, directory)
+        path = directory / "model.safetensors"
+        if kind in ("shard", "index"):
+            shard = path.rename(directory / "model-00001-of-00001.safetensors")
+            with safetensors.safe_open(shard, framework="numpy") as handle:
+                weight_map = {name: shard.name for name in handle.keys()}
+            index = directory / "model.safetensors.index.json"
+            index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+            path = shard if kind == "shard" else index
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # truncated, as by a full disk or a cut download
+    return directory, path
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "shard", "index", "msgpack"])
+def test_a_truncated_checkpoint_file_is_one_error_naming_it(tmp_path, gpt2, kind):
+    directory, path = _damaged_checkpoint(kind, gpt2, tmp_path / kind)
+    with pytest.raises(CheckpointError, match="truncated or damaged") as error:
+        load_backbone(directory)
+    assert str(path) in str(error.value)
+
+
 def test_offline_hub_id_says_what_to_do_instead(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

@@ -174,27 +174,31 @@ def fetch_archive(builder: HARBuilder, accepted: tuple[str, ...]) -> Path:
     if not builder.URL:
         raise DataError(instructions)
     dest = Path(builder.data_dir_root) / "downloads" / builder.ARCHIVE_NAME
+    return download(builder.URL, dest, sha256=builder.SHA256, instructions=instructions)
+
+
+def download(url: str, dest: Path, *, sha256: str | None, instructions: str) -> Path:
+    """`url` saved at `dest` (kept when it already matches), checked against `sha256`, or
+    against the sha256 recorded at the first download when none is published."""
     record = dest.with_name(dest.name + ".sha256")
-    expected = builder.SHA256 or (record.read_text().strip() if record.exists() else None)
+    expected = sha256 or (record.read_text().strip() if record.exists() else None)
     if dest.exists() and expected and sha256_of(dest) == expected:
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=dest.parent, suffix=".part")
     part = Path(name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(builder.URL, timeout=60) as src:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as src:
             shutil.copyfileobj(src, out)
         found = sha256_of(part)
         if expected and found != expected:
-            raise DataError(f"{builder.URL}: sha256 {found}, expected {expected} ({record})")
+            raise DataError(f"{url}: sha256 {found}, expected {expected} ({record})")
         os.replace(part, dest)
     except OSError as error:
-        raise DataError(f"could not download {builder.URL} ({error}). {instructions}") from error
+        raise DataError(f"could not download {url} ({error}). {instructions}") from error
     finally:
         part.unlink(missing_ok=True)  # a failed download leaves no `*.part` behind
-    if not builder.SHA256 and not record.exists():
+    if not sha256 and not record.exists():
         record.write_text(found + "\n")
-        log.warning(
-            "%s: recorded sha256 %s of the first download in %s", builder.URL, found, record
-        )
+        log.warning("%s: recorded sha256 %s of the first download in %s", url, found, record)
     return dest

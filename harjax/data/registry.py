@@ -17,6 +17,7 @@ from harjax.data.builder import HARBuilder, HARConfig
 from harjax.data.errors import DataError
 
 CSV_PREFIX = "csv:"
+UEA_PREFIX = "uea:"  # a set of the UEA multivariate archive: uea:NAME (datasets/uea.py)
 
 # name -> (module under harjax.data.datasets, builder class)
 BUILDERS: dict[str, tuple[str, str]] = {
@@ -40,8 +41,8 @@ def builder_class(name: str) -> type[HARBuilder]:
     """The builder class registered under `name` (imported on first use)."""
     if name not in BUILDERS:
         raise DataError(
-            f"unknown dataset {name!r}; expected one of {sorted(BUILDERS)} or "
-            f"'{CSV_PREFIX}/path/to/folder'"
+            f"unknown dataset {name!r}; expected one of {sorted(BUILDERS)}, "
+            f"'{CSV_PREFIX}/path/to/folder' or '{UEA_PREFIX}NAME' (a UEA archive set)"
         )
     module_name, class_name = BUILDERS[name]
     module = importlib.import_module(f"harjax.data.datasets.{module_name}")
@@ -63,6 +64,11 @@ def check_spec(name_or_spec: str) -> None:
         if not folder.is_dir():
             raise FileNotFoundError(f"--dataset {name_or_spec}: {folder} is not a directory")
         return
+    if name_or_spec.startswith(UEA_PREFIX):
+        from harjax.data.datasets.uea import problem_name
+
+        problem_name(name_or_spec)
+        return
     builder_class(name_or_spec)
 
 
@@ -73,11 +79,15 @@ def get_builder(
     data_dir: str | os.PathLike | None = None,
     manual_dir: str | os.PathLike | None = None,
 ) -> HARBuilder:
-    """A builder for a dataset name or `csv:/path/to/folder`, not yet prepared."""
+    """A builder for a dataset name, `csv:/path/to/folder` or `uea:NAME`, not yet prepared."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     if name_or_spec.startswith(CSV_PREFIX):
         from harjax.data.datasets.csv_folder import CsvFolder
 
         return CsvFolder(_csv_folder(name_or_spec), config=config, data_dir=data_dir)
+    if name_or_spec.startswith(UEA_PREFIX):
+        from harjax.data.datasets.uea import UeaArchive
+
+        return UeaArchive(name_or_spec, config=config, data_dir=data_dir, manual_dir=manual_dir)
     cls = builder_class(name_or_spec)
     return cls(config=config, data_dir=data_dir, manual_dir=manual_dir)

@@ -1,4 +1,5 @@
-"""Subject-disjoint splits: seeded train/val/test, official splits, leave-one-subject-out.
+"""Subject-disjoint splits: seeded train/val/test, official splits, leave-one-subject-out;
+case splits for sets without subjects (UEA) and recording splits for one-person excerpts.
 
 Windows of one subject never straddle train and test: overlapping windows of the same person
 would let a model score by recognising the person, not the activity. Every split carries its
@@ -10,12 +11,15 @@ the transfer protocol, `harjax.sweeps.folds.plan_folds`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from harjax.data.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Split:
     val_subjects: tuple[str, ...]
     test_subjects: tuple[str, ...]
     seed: int | None = None
-    kind: str = "subject"  # "subject", "official", "loso"
+    kind: str = "subject"  # "subject", "official", "recording", "loso"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,12 +124,76 @@ def official_split(ds, *, val_fraction: float, seed: int) -> Split:
     )
 
 
+def case_split(ds, *, val_fraction: float, seed: int) -> Split:
+    """The official train/test split of a set of cases (UEA: no subject ids); validation is
+    round(val_fraction * n) training cases of each class, seeded, always leaving one to train
+    on, so that a class with a handful of cases keeps them for training."""
+    part = {name: i for i, name in enumerate(ds.split_names)}
+    train_pool = np.flatnonzero(ds.splits == part["train"])
+    test = np.flatnonzero(ds.splits != part["train"])
+    rng = np.random.default_rng(seed)
+    val = []
+    for label in np.unique(ds.labels[train_pool]):
+        members = train_pool[ds.labels[train_pool] == label]
+        count = min(int(round(val_fraction * len(members))), len(members) - 1)
+        val.append(rng.permutation(members)[:count])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
+    train = np.setdiff1d(train_pool, val)
+    names = lambda indices: _names(np.unique(ds.subjects[indices]), ds.subject_names)
+    return Split(
+        train=train,
+        val=val,
+        test=test,
+        train_subjects=names(train),
+        val_subjects=names(val),
+        test_subjects=names(test),
+        seed=seed,
+        kind="official",
+    )
+
+
+def recording_split(ds, *, val_fraction: float, test_fraction: float, seed: int) -> Split:
+    """Like `subject_split` with recordings in place of subjects: for an archive of fewer
+    subjects than parts (an excerpt of one person). Windows of one recording stay in one part,
+    so no two parts share a sample, but the same people are in every part."""
+    split = subject_split(
+        ds.recordings, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+    )
+    names = lambda indices: _names(np.unique(ds.subjects[indices]), ds.subject_names)
+    return dataclasses.replace(
+        split,
+        train_subjects=names(split.train),
+        val_subjects=names(split.val),
+        test_subjects=names(split.test),
+        kind="recording",
+    )
+
+
 def dataset_split(
     ds, *, val_fraction: float, test_fraction: float, seed: int, official: bool
 ) -> Split:
-    """With `official`, the dataset's own split where it has one; else `subject_split`."""
+    """With `official`, the dataset's own split where it has one; else `subject_split`.
+
+    A set of cases (its builder's OFFICIAL_SPLIT_ONLY, e.g. UEA) always gets `case_split`. An
+    archive with fewer subjects than the split has parts gets `recording_split`, with a warning.
+    """
+    if getattr(getattr(ds, "builder", None), "OFFICIAL_SPLIT_ONLY", False):
+        return case_split(ds, val_fraction=val_fraction, seed=seed)
     if official and ds.official_split is not None:
         return official_split(ds, val_fraction=val_fraction, seed=seed)
+    parts = 1 + (val_fraction > 0) + (test_fraction > 0)
+    subjects = len(np.unique(ds.subjects))
+    if subjects < parts:
+        log.warning(
+            "%s: %d subject(s), fewer than the %d parts of a subject-disjoint split; splitting "
+            "by recording instead (no window is in two parts, but the same people are)",
+            ds.name,
+            subjects,
+            parts,
+        )
+        return recording_split(
+            ds, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+        )
     return subject_split(
         ds.subjects,
         ds.subject_names,

@@ -72,3 +72,21 @@ def test_normalisation_uses_train_only(tmp_path):
     np.testing.assert_array_equal(loaded.apply(signals), stats.apply(signals))
     with pytest.raises(DataError, match=r"normalisation statistics: expected .* 3\) signal.*16, 6"):
         stats.apply(np.zeros((1, 16, 6)))
+
+
+def test_one_subject_archive_is_split_by_recording_with_a_warning(caplog):
+    recordings = np.repeat(np.arange(10), 4)
+    ds = types.SimpleNamespace(
+        name="excerpt",
+        subjects=np.zeros(40, np.int64),
+        subject_names=("a",),
+        recordings=recordings,
+        official_split=None,
+    )
+    split = splits.dataset_split(ds, val_fraction=0.2, test_fraction=0.2, seed=0, official=False)
+    assert "1 subject(s), fewer than the 3 parts" in caplog.text
+    assert split.kind == "recording"
+    parts = [set(recordings[p]) for p in (split.train, split.val, split.test)]
+    assert [len(p) for p in parts] == [6, 2, 2]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    assert split.train_subjects == split.test_subjects == ("a",)

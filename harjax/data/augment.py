@@ -19,10 +19,12 @@ physical units, before normalisation: a rotation of the device is a rotation of 
 vectors, which a per-channel z-score would distort.
 
 Where and when: only `harjax.data.pipeline.train_batches` calls `augment_batch`; validation and
-test windows, normalisation statistics and the `classical` features never see it. The draws
-come from `numpy.random.default_rng((seed, AUGMENT_STREAM, batch_index))`: a resumed run
-repeats them exactly, and runs with the same seed (the variants of one paired comparison)
-see the same augmented windows, so augmentation adds no noise to the paired differences.
+test windows, normalisation statistics and the `classical` features never see it. Each
+window's draws come from `numpy.random.default_rng((seed, AUGMENT_STREAM, position))`, its
+position in the run's shuffled stream: a resumed run repeats them exactly, the draws do not
+depend on how a global batch is split over processes, and runs with the same seed (the
+variants of one paired comparison) see the same augmented windows, so augmentation adds no
+noise to the paired differences.
 """
 
 from __future__ import annotations
@@ -194,6 +196,30 @@ def augment_batch(
     return signal.astype(np.float32)
 
 
-def batch_rng(seed: int, batch_index: int) -> np.random.Generator:
-    """The draws of one training batch: a function of the run's seed and the batch's index."""
-    return np.random.default_rng((int(seed), AUGMENT_STREAM, int(batch_index)))
+def window_rng(seed: int, position: int) -> np.random.Generator:
+    """The draws of one training window: a function of the run's seed and its stream position."""
+    return np.random.default_rng((int(seed), AUGMENT_STREAM, int(position)))
+
+
+def augment_stream(
+    signal: np.ndarray,
+    positions: np.ndarray,
+    channel_names: Sequence[str],
+    config: AugmentConfig,
+    *,
+    seed: int,
+    channel_std: np.ndarray | None = None,
+) -> np.ndarray:
+    """(B, T, C) raw windows at stream `positions` -> augmented, each with its own draws."""
+    return np.concatenate(
+        [
+            augment_batch(
+                signal[i : i + 1],
+                channel_names,
+                config,
+                window_rng(seed, position),
+                channel_std=channel_std,
+            )
+            for i, position in enumerate(positions)
+        ]
+    )

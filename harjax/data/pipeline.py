@@ -1,8 +1,10 @@
 """Windows of an opened dataset (`harjax.data.source`) as batches: grain training streams,
 padded evaluation batches, in-memory arrays for small sets.
 
-`train_batches` streams shuffled, sharded, resumable batches through grain; `eval_batches`
-yields fixed-shape padded batches; `load_arrays` reads a small set into memory at once.
+`train_batches` streams shuffled, sharded, resumable batches through grain, augmented when
+asked (`harjax.data.augment`: training batches only, on the raw windows before normalisation);
+`eval_batches` yields fixed-shape padded batches; `load_arrays` reads a small set into memory
+at once. Neither of the last two ever augments.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import grain
 import jax
 import numpy as np
 
+from harjax.data.augment import AugmentConfig, augment_stream, check_channels
 from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
 from harjax.data.source import HARDataset, targets
@@ -88,8 +91,15 @@ class BatchIterator:
         self._iterator.set_state(state)
 
 
-def _read_batch(ds, indices, stats, label_key) -> dict[str, np.ndarray]:
+def _read_batch(ds, indices, stats, label_key, augment=None) -> dict[str, np.ndarray]:
+    """`augment`: None, or (AugmentConfig, seed, stream positions of `indices`)."""
     signal = ds.read_signals(indices)
+    if augment is not None:
+        config, seed, positions = augment
+        channel_std = None if stats is None else stats.std
+        signal = augment_stream(
+            signal, positions, ds.channel_names, config, seed=seed, channel_std=channel_std
+        )
     if stats is not None:
         signal = stats.apply(signal)
     return {"signal": signal, "label": targets(ds, indices, label_key)}
@@ -109,14 +119,21 @@ def train_batches(
     shard_index: int | None = None,
     shard_count: int | None = None,
     num_threads: int = 4,
+    augment: AugmentConfig | None = None,
 ) -> BatchIterator:
     """Shuffled (reseeded each epoch), sharded, resumable batches of `{"signal", "label"}`.
 
     `batch_size` is GLOBAL; each process (shard_index/shard_count default to jax's process
     index/count) reads only its `batch_size // shard_count` windows of every batch. With
     `num_epochs=None` the stream is endless. Index sets smaller than a batch (k-shot) are
-    repeated to fill it, see `_ShuffledStream`.
+    repeated to fill it, see `_ShuffledStream`. `augment` (enabled transforms) augments each
+    window with draws seeded by (`seed`, its stream position): reproducible on resume and the
+    same for every run with this seed and these windows.
     """
+    if augment is not None and not augment.enabled:
+        augment = None
+    if augment is not None:
+        check_channels(augment, ds.channel_names, source=ds.name)
     index, count = _shard(shard_index, shard_count)
     if batch_size % count:
         raise DataError(f"batch_size={batch_size} is not divisible by {count} processes")
@@ -132,7 +149,9 @@ def train_batches(
     def read(batch: int) -> dict[str, np.ndarray]:
         start = batch * batch_size + index * local
         stop = start + local if total is None else min(start + local, total)
-        return _read_batch(ds, order(np.arange(start, stop)), stats, label_key)
+        positions = np.arange(start, stop)
+        draws = None if augment is None else (augment, seed, positions)
+        return _read_batch(ds, order(positions), stats, label_key, draws)
 
     dataset = grain.MapDataset.range(num_batches).map(read)
     options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * num_threads)

@@ -16,7 +16,7 @@ def _windows(seed=0, count=4, length=64):
 
 def _run(signal, *transforms, seed=0, channels=CANONICAL_CHANNELS, **strengths):
     config = augment.AugmentConfig(transforms=transforms, **strengths)
-    return augment.augment_batch(signal, channels, config, augment.batch_rng(seed, 0))
+    return augment.augment_batch(signal, channels, config, augment.window_rng(seed, 0))
 
 
 def test_rotation_keeps_each_sensor_norm_and_rotates_both_by_the_same_matrix():
@@ -74,7 +74,7 @@ def test_jitter_scales_with_the_channel_std():
     config = augment.AugmentConfig(transforms=("jitter",), jitter_std=0.1)
     std = np.array([1, 2, 4, 0.5, 0.5, 0.5])
     noise = augment.augment_batch(
-        signal, CANONICAL_CHANNELS, config, augment.batch_rng(0, 0), channel_std=std
+        signal, CANONICAL_CHANNELS, config, augment.window_rng(0, 0), channel_std=std
     )
     np.testing.assert_allclose(noise.std(axis=(0, 1)), 0.1 * std, rtol=0.05)
 
@@ -84,7 +84,7 @@ def test_draws_depend_on_seed_and_batch_only():
 
     def draw(seed, batch):
         return augment.augment_batch(
-            signal, CANONICAL_CHANNELS, config, augment.batch_rng(seed, batch)
+            signal, CANONICAL_CHANNELS, config, augment.window_rng(seed, batch)
         )
 
     np.testing.assert_array_equal(draw(3, 7), draw(3, 7))
@@ -129,3 +129,20 @@ def test_from_config_reads_a_comma_separated_list():
     assert not augment.AugmentConfig.from_config(
         ml_collections.ConfigDict({"transforms": ""})
     ).enabled
+
+
+def test_stream_draws_follow_each_window_not_the_batch_split():
+    signal, config = _windows(count=6), augment.AugmentConfig(transforms=augment.TRANSFORMS)
+    positions = np.arange(10, 16)
+
+    def stream(lo, hi):
+        return augment.augment_stream(
+            signal[lo:hi], positions[lo:hi], CANONICAL_CHANNELS, config, seed=5
+        )
+
+    whole = stream(0, 6)
+    np.testing.assert_array_equal(np.concatenate([stream(0, 2), stream(2, 6)]), whole)
+    alone = augment.augment_batch(
+        signal[1:2], CANONICAL_CHANNELS, config, augment.window_rng(5, 11)
+    )
+    np.testing.assert_array_equal(whole[1:2], alone)

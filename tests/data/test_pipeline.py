@@ -140,3 +140,42 @@ def test_common_label_key_and_errors(ds):
         )
     with pytest.raises(DataError, match="channels="):
         source.load_dataset("smartwatch", **dataset_options(channels="gyro"))
+
+
+def test_augmentation_touches_training_batches_only_and_reproduces(ds):
+    """Augmented training windows differ from the raw ones, repeat exactly on resume and
+    across process splits; evaluation batches and in-memory arrays are never augmented."""
+    from harjax.data.augment import AugmentConfig
+
+    augment = AugmentConfig(transforms=("rotation", "jitter"))
+
+    def stream(shard=0, count=1, config=augment):
+        return pipeline.train_batches(
+            ds,
+            np.arange(64),
+            batch_size=16,
+            seed=2,
+            stats=None,
+            augment=config,
+            shard_index=shard,
+            shard_count=count,
+        )
+
+    plain, augmented = stream(config=None), stream()
+    first_plain, first = next(plain), next(augmented)
+    np.testing.assert_array_equal(first["label"], first_plain["label"])  # same windows ...
+    assert not np.allclose(first["signal"], first_plain["signal"])  # ... augmented
+    state = augmented.get_state()
+    expected = next(augmented)
+    resumed = stream()
+    resumed.set_state(state)
+    np.testing.assert_array_equal(next(resumed)["signal"], expected["signal"])
+    halves = [next(stream(shard, 2))["signal"] for shard in (0, 1)]
+    np.testing.assert_allclose(np.concatenate(halves), first["signal"], rtol=1e-6)
+    np.testing.assert_array_equal(
+        next(stream(config=AugmentConfig()))["signal"], first_plain["signal"]
+    )
+    evaluated = next(iter(pipeline.eval_batches(ds, np.arange(16), batch_size=16, stats=None)))
+    signals, _ = pipeline.load_arrays(ds, np.arange(16))
+    np.testing.assert_array_equal(evaluated["signal"], signals)
+    np.testing.assert_array_equal(signals, np.stack([ds[i]["signal"] for i in range(16)]))

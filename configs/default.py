@@ -2,10 +2,15 @@
 
 Override anything from the command line, e.g.
     python launch/train.py --config.lora.rank 4 --config.train.num_steps 200
-Sizes are chosen so the default k-shot sweep finishes on a 2-core CPU (see README).
+    python launch/train.py --config configs/default.py:float32,backbone.num_layers=2
+(`get_config(arg)`: presets and field settings after the file name, see configs/presets.py;
+every config file in configs/ takes the same ARG). Sizes are chosen so the default k-shot sweep
+finishes on a 2-core CPU (see README).
 """
 
 import ml_collections
+
+from configs import presets
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -112,8 +117,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # seeds, learning rates, k-shot windows and frozen weights may differ) as one batched
     # program (`harjax.run.group`); 1 = one model per program, the sequential loop.
     c.train.models_per_program = 8
-    # What `launch/fewshot.py` sweeps when its flags are not given (flags override); not part
-    # of any run's fingerprint.
+    # The axes of the sweep this config runs: `harjax.sweeps.fewshot.run_sweep(config, workdir)`
+    # reads them (the launch script's flags only write into them, the notebook sets them).
+    # Not part of any run's fingerprint: what else a command runs, not what a run is.
     c.sweep = ml_collections.ConfigDict()
     c.sweep.shots = "1,5,10"  # 'all' is always added
     c.sweep.seeds = 3
@@ -121,4 +127,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sweep.variants = "pretrained,random,shuffled,none,scratch,classical"
     c.sweep.learning_rates = ""  # '' = optim.learning_rate only
     c.sweep.classical_trees = ""  # '' = classical.num_trees only
-    return c
+    # Extra 'pretrained' rows, ';'-separated section.field=value (typed like the field; tuples
+    # with ',' or 'x'), e.g. "lora.rank=0;projection.kernel_sizes=3,5,9,15;projection.norm=time"
+    c.sweep.ablate = ""
+    return presets.apply(c, arg)

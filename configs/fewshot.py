@@ -6,13 +6,16 @@ results.md. smollm2-135m keeps its first 3 layers; the projection emits 16 token
 2 x 4); batch 16; the budget is 10 epochs of the run's training windows, clipped to 40-200
 steps, with early stopping after 3 validations (every 10 steps, at most 256 windows) without a
 better macro-F1. Measured wall time is in the README. The full study is `configs/study.py`.
+The sweep (`sweep` section) is what `launch/fewshot.py`, `notebooks/fewshot.ipynb` and
+`harjax.sweeps.fewshot.run_sweep(get_config(), workdir)` all run; ARG: configs/presets.py.
 """
 
+from configs import presets
 from configs.default import get_config as default_config
 
 
 def get_config(arg: str | None = None):
-    c = default_config(arg)
+    c = default_config()
     c.backbone.num_layers = 3
     c.projection.strides = (2, 4)
     c.train.batch_size = 16
@@ -28,4 +31,4 @@ def get_config(arg: str | None = None):
     c.classical.num_trees = 200
     c.sweep.seeds = 2
     c.sweep.splits = 2
-    return c
+    return presets.apply(c, arg)

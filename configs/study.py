@@ -6,13 +6,18 @@
 none, scratch, classical) with the same learning-rate grid for every neural variant (chosen per
 (variant, k) on validation) and a forest-size grid for classical; budget 20 epochs clipped to
 60-400 steps with early stopping (patience 4 validations). Resumable: rerun the same command.
+ARG (configs/presets.py) makes variants of the study, e.g. one depth of a depth axis:
+
+    python launch/fewshot.py --config configs/study.py:backbone.num_layers=12 \
+        --workdir docs/results/study_12_layers/runs
 """
 
+from configs import presets
 from configs.fewshot import get_config as fewshot_config
 
 
 def get_config(arg: str | None = None):
-    c = fewshot_config(arg)
+    c = fewshot_config()
     c.train.num_steps = 400
     c.train.epochs = 20.0
     c.train.min_steps = 60
@@ -22,4 +27,4 @@ def get_config(arg: str | None = None):
     c.sweep.splits = 3
     c.sweep.learning_rates = "1e-3,3e-3"
     c.sweep.classical_trees = "100,300"
-    return c
+    return presets.apply(c, arg)

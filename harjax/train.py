@@ -104,27 +104,29 @@ def make_optimizer(
     return optax.chain(*chain)
 
 
-def optimizer_from_config(config) -> optax.GradientTransformation:
-    """`make_optimizer` from an ml_collections config: `optim.*` and `train.num_steps`.
+def optimizer_arguments(config) -> dict[str, Any]:
+    """`make_optimizer`'s keyword arguments from a config: the one place the `optim` section
+    (and `train.num_steps`) becomes an optimizer, for one model and for M batched models
+    (`harjax.run.compiled`, which moves `learning_rate` into the per-model state).
 
     `config.train.num_steps` is the run's resolved budget (`harjax.run.budget.resolve`), so
     the schedule spans the steps the run may take. `optim.lora_learning_rate` 0 (the default)
     means the adapters share `optim.learning_rate` (one AdamW, as before it existed).
     """
     o = config.optim
-    return make_optimizer(
-        learning_rate=float(o.learning_rate),
-        num_steps=int(config.train.num_steps),
-        warmup_steps=int(o.warmup_steps),
-        weight_decay=float(o.weight_decay),
-        grad_clip=float(o.grad_clip) or None,
-        lora_learning_rate=lora_learning_rate(config),
-    )
+    return {
+        "learning_rate": float(o.learning_rate),
+        "num_steps": int(config.train.num_steps),
+        "warmup_steps": int(o.warmup_steps),
+        "weight_decay": float(o.weight_decay),
+        "grad_clip": float(o.grad_clip) or None,
+        "lora_learning_rate": float(o.get("lora_learning_rate", 0.0)) or None,
+    }
 
 
-def lora_learning_rate(config) -> float | None:
-    """The adapters' own peak learning rate, or None when they share `optim.learning_rate`."""
-    return float(config.optim.get("lora_learning_rate", 0.0)) or None
+def optimizer_from_config(config) -> optax.GradientTransformation:
+    """`make_optimizer(**optimizer_arguments(config))`: one model's optimizer."""
+    return make_optimizer(**optimizer_arguments(config))
 
 
 def create_train_state(

@@ -12,6 +12,12 @@ Writes WORKDIR/results.csv, results.md (mean ± std tables of the settings chose
 paired differences against pretrained with 95 % intervals and their verdicts), shots.png,
 convergence.png, params.png, differences.png and one run directory per (variant, setting,
 split, k, seed). Rerun the same command to resume after an interruption.
+
+The sweep is the config's `sweep` section (configs/fewshot.py by default; the study is
+`--config configs/study.py`): `harjax.sweeps.fewshot.run_sweep(config, workdir)` reads it, and
+the flags above only write into it (`--seeds 3` is `--config.sweep.seeds 3`; the ablation flags
+are rows of `config.sweep.ablate`), so the notebook and the tests run the same sweep from the
+same config.
 """
 
 import time
@@ -19,7 +25,7 @@ import time
 from absl import flags
 
 from harjax import cli
-from harjax.sweeps import core, fewshot
+from harjax.sweeps import fewshot
 
 cli.define_common_flags("fewshot.py")
 flags.DEFINE_string("shots", None, "Comma-separated k values ('all' is always added).")
@@ -34,7 +40,8 @@ flags.DEFINE_multi_string(
     "ablate",
     [],
     "Extra 'pretrained' row with one config field changed, section.field=value (repeatable), "
-    "e.g. --ablate projection.norm=channel --ablate model.skip_first_token=true.",
+    "e.g. --ablate projection.norm=channel --ablate model.skip_first_token=true. Any ablation "
+    "flag replaces config.sweep.ablate.",
 )
 flags.DEFINE_integer(
     "splits", None, "Subject splits: split seeds config.data.split_seed + 0, 1, ..., N - 1."
@@ -71,18 +78,19 @@ def _ints(values: list[str], flag: str) -> list[int]:
         raise ValueError(f"--{flag}: {values} must be integers") from None
 
 
-_SWEEP_FLAGS = ("shots", "seeds", "splits", "variants", "learning_rates", "classical_trees")
-
-
-def _sweep_setting(config, name: str):
-    """The flag when given, else the config's `sweep` section (defaults in configs/ only)."""
-    value = getattr(flags.FLAGS, name)
-    if value is not None:
-        return value
-    value = config.sweep[name]
-    if name in ("variants", "learning_rates", "classical_trees"):
-        return [part.strip() for part in str(value).split(",") if part.strip()]
-    return value
+def _ablation_rows(f) -> list[str]:
+    """The ablation flags as `config.sweep.ablate` rows, in the order the tables list them."""
+    spell = lambda value: ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    rows = []
+    for key, values in (
+        ("lora.rank", _ints(f.lora_ranks, "lora_ranks")),
+        ("projection.kernel_sizes", _int_lists(f.kernel_sizes, "kernel_sizes")),
+        ("projection.channels", _ints(f.proj_channels, "proj_channels")),
+        ("projection.strides", _int_lists(f.strides, "strides")),
+        ("backbone.num_layers", _ints(f.layers, "layers")),
+    ):
+        rows += [f"{key}={spell(value)}" for value in values]
+    return rows + list(f.ablate)
 
 
 def main(argv):
@@ -90,39 +98,21 @@ def main(argv):
         raise ValueError(f"unexpected arguments: {argv[1:]}")
     config = cli.resolved_config()
     f = flags.FLAGS
-    sweep = {name: _sweep_setting(config, name) for name in _SWEEP_FLAGS}
+    # Flags only write into the config's `sweep` section; run_sweep reads it (as the notebook's
+    # and the tests' calls do).
+    for name in ("shots", "seeds", "splits"):
+        if getattr(f, name) is not None:
+            config.sweep[name] = getattr(f, name)
+    for name in ("variants", "learning_rates", "classical_trees"):
+        if getattr(f, name) is not None:
+            config.sweep[name] = ",".join(getattr(f, name))
+    ablations = _ablation_rows(f)
+    if ablations:
+        config.sweep.ablate = ";".join(ablations)
     cli.validate_dataset(config.dataset)
-    if sweep["seeds"] < 1:
-        raise ValueError(f"--seeds must be >= 1, got {sweep['seeds']}")
-    variants = fewshot.make_variants(
-        sweep["variants"],
-        lora_ranks=_ints(f.lora_ranks, "lora_ranks"),
-        kernel_sizes=_int_lists(f.kernel_sizes, "kernel_sizes"),
-        projection_channels=_ints(f.proj_channels, "proj_channels"),
-        strides=_int_lists(f.strides, "strides"),
-        layers=_ints(f.layers, "layers"),
-        overrides=[fewshot.parse_ablation(config, text) for text in f.ablate],
-    )
-    if sweep["splits"] < 1:
-        raise ValueError(f"--splits must be >= 1, got {sweep['splits']}")
-    try:
-        learning_rates = [float(v) for v in sweep["learning_rates"]]
-    except ValueError:
-        raise ValueError(f"--learning-rates: {sweep['learning_rates']} must be numbers") from None
-    shots = core.parse_shots(sweep["shots"])
     workdir = cli.prepare_workdir(f.workdir, "runs/fewshot")
     start = time.perf_counter()
-    fewshot.run_sweep(
-        config,
-        workdir,
-        shots=shots,
-        seeds=sweep["seeds"],
-        variants=variants,
-        splits=[int(config.data.split_seed) + i for i in range(sweep["splits"])],
-        learning_rates=learning_rates,
-        classical_trees=_ints(sweep["classical_trees"], "classical_trees"),
-        overwrite=f.overwrite,
-    )
+    fewshot.run_sweep(config, workdir, overwrite=f.overwrite)
     print((workdir / "results.md").read_text())
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(f"this invocation took {int(minutes)} min {seconds:.0f} s (finished runs are skipped)")

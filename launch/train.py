@@ -14,7 +14,6 @@ from absl import flags
 from harjax import cli
 from harjax.run import loop
 from harjax.run.result import RESULT_FILE
-from harjax.run.validate import check_config
 
 cli.define_common_flags("default.py")
 flags.DEFINE_string("variant", None, f"Model variant, one of {loop.VARIANTS}.")
@@ -28,7 +27,6 @@ def main(argv):
         if flags.FLAGS.variant not in loop.VARIANTS:
             raise ValueError(f"--variant {flags.FLAGS.variant!r}: expected one of {loop.VARIANTS}")
         config.model.variant = flags.FLAGS.variant
-    check_config(config)  # before the dataset or the backbone loads
     cli.validate_dataset(config.dataset)
     workdir = cli.prepare_workdir(flags.FLAGS.workdir, "runs/train")
     result = loop.train_and_evaluate(config, workdir, overwrite=flags.FLAGS.overwrite)

@@ -118,3 +118,28 @@ def test_batched_equals_sequential_with_param_groups():
         for batch in batches:
             single, _ = alone(single, built.frozen, {k: v[index] for k, v in batch.items()})
         assert max_difference(batched.unstack_tree(state.params, index), single.params) < 1e-5
+
+
+def test_the_config_becomes_optimizer_arguments_in_one_place():
+    """One model (`optimizer_from_config`) and a batched program (`run.compiled`, learning rate
+    in the state) read the same `optimizer_arguments`: every optimizer setting reaches both."""
+    import inspect
+
+    from tests.helpers import tiny_config
+
+    config = tiny_config()
+    config.optim.update(learning_rate=3e-3, lora_learning_rate=1e-3, grad_clip=0.0)
+    arguments = train.optimizer_arguments(config)
+    assert arguments == {
+        "learning_rate": 3e-3,
+        "num_steps": config.train.num_steps,
+        "warmup_steps": config.optim.warmup_steps,
+        "weight_decay": config.optim.weight_decay,
+        "grad_clip": None,  # 0 = no clipping
+        "lora_learning_rate": 1e-3,
+    }
+    single = set(inspect.signature(train.make_optimizer).parameters)
+    many = set(inspect.signature(batched.make_batched_optimizer).parameters)
+    assert set(arguments) <= single and set(arguments) - {"learning_rate"} <= many
+    config.optim.lora_learning_rate = 0.0
+    assert train.optimizer_arguments(config)["lora_learning_rate"] is None  # one group

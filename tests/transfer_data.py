@@ -52,6 +52,7 @@ def write_dataset(root, labels, subjects, *, rate=50.0, seed=0, channels=6, seco
 def make_config(data_dir, variant="none"):
     c = tiny_config(variant)
     c.pretrain = transfer_config().pretrain
+    c.sweep = transfer_config().sweep  # the transfer sweep's axes: folds, shots, seeds
     c.data.label_key = "common_label"
     c.data.data_dir = data_dir
     c.data.window_stride = 32
@@ -62,6 +63,18 @@ def make_config(data_dir, variant="none"):
     c.optim.warmup_steps = 2
     c.optim.learning_rate = 1e-2
     return c
+
+
+def sweep_of(config, *, source=(), target="", leave_one_out=(), shots="0", seeds=1):
+    """`config` with its `sweep` section set to these folds, k and seeds (what the flags do)."""
+    config.sweep.update(
+        source=",".join(source),
+        target=target,
+        leave_one_dataset_out=",".join(leave_one_out),
+        shots=shots,
+        seeds=seeds,
+    )
+    return config
 
 
 def write_all(base):

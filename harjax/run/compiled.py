@@ -93,14 +93,9 @@ class StepCache:
         parts.update(num_models=num_models, stacked_frozen=stacked_frozen)
         key = "batched:" + json.dumps(parts, sort_keys=True)
         if key not in self._steps:
-            optim = config.optim
-            optimizer = batched.make_batched_optimizer(
-                num_steps=int(config.train.num_steps),
-                warmup_steps=int(optim.warmup_steps),
-                weight_decay=float(optim.weight_decay),
-                grad_clip=float(optim.grad_clip) or None,
-                lora_learning_rate=train.lora_learning_rate(config),
-            )
+            arguments = train.optimizer_arguments(config)
+            del arguments["learning_rate"]  # per model, in the batched optimizer's state
+            optimizer = batched.make_batched_optimizer(**arguments)
             model, adapters = assembled.model, assembled.lora_config
             self._steps[key] = Steps(
                 optimizer=optimizer,
@@ -109,7 +104,7 @@ class StepCache:
                     optimizer,
                     adapters,
                     mesh=mesh,
-                    label_smoothing=float(optim.label_smoothing),
+                    label_smoothing=float(config.optim.label_smoothing),
                     stacked_frozen=stacked_frozen,
                 ),
                 eval_step=batched.make_batched_eval_step(

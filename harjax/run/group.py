@@ -64,6 +64,7 @@ from harjax.run.loop import (
 )
 from harjax.run.metrics_log import MetricsLog
 from harjax.run.result import write_result
+from harjax.run.validate import check_config
 
 # Variants whose runs can share a program; 'random' shares with 'pretrained' (same shapes,
 # other frozen values: the frozen trees are then stacked on the model axis).
@@ -139,6 +140,7 @@ def train_group(
     results: list[dict[str, Any] | None] = [None] * len(runs)
     members, where = [], []
     for index, run in enumerate(runs):
+        check_config(run.config)  # each run's one check, as in `loop.train_and_evaluate`
         expected, finished = open_run(
             run.config, run.directory, run.data, run.train_indices, None, run.tags, overwrite
         )

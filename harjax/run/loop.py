@@ -135,7 +135,9 @@ def train_and_evaluate(
     trainable tree (see `InitTrainable`); with `config.train.num_steps = 0` the run only
     evaluates it (zero-shot transfer).
     """
-    check_config(config, zero_steps=init_trainable is not None)  # before the data loads
+    # The run's one config check (a sweep checked its grid once more, up front), before the
+    # data loads.
+    check_config(config, zero_steps=init_trainable is not None)
     workdir = Path(workdir)
     data = load_data(config) if data is None else data
     train_idx = data.split.train if train_indices is None else np.asarray(train_indices, np.int64)
@@ -164,12 +166,12 @@ def train_and_evaluate(
 
 
 def open_run(config, workdir: Path, data, train_idx, init_trainable, tags, overwrite):
-    """(expected fingerprint, finished result or None) after checking config and directory.
+    """(expected fingerprint, finished result or None) after checking the directory (the
+    caller checked the config).
 
     A directory of another run is refused (or discarded with `overwrite`); the directory of an
     unfinished run exists afterwards.
     """
-    check_config(config, zero_steps=init_trainable is not None)
     expected = fingerprints.fingerprint(
         config,
         data,

@@ -31,7 +31,6 @@ from harjax.run.environment import describe, is_main_process
 from harjax.run.group import group_key, train_group
 from harjax.run.loop import train_and_evaluate
 from harjax.run.result import RESULT_FILE, read_result, write_json
-from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable
 from harjax.variants.assemble import BACKBONE_VARIANTS
 
@@ -133,8 +132,6 @@ class Sweep:
         workdir's lock is taken (`run.lock`): a second process on it stops here.
         """
         lock.acquire(self.workdir)
-        for run in planned:
-            check_config(run.config, zero_steps=run.init is not None)
         stale = []
         for run in planned:
             expected = run.fingerprint()

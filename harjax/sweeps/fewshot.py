@@ -38,7 +38,7 @@ from harjax.data import sampling
 from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
 from harjax.run.loop import VARIANTS
-from harjax.run.validate import check_config
+from harjax.run.validate import ConfigError, problems
 from harjax.sweeps import core, protocol
 
 BASE_VARIANTS = VARIANTS
@@ -76,10 +76,11 @@ class Variant:
         config = copy.deepcopy(config)
         config.model.variant = self.base
         for key, value in self.overrides:
-            section, _, field = key.partition(".")
-            if section not in config or field not in config[section]:
+            section, _, field = key.rpartition(".")
+            node = config[section] if section else config
+            if field not in node:
                 raise ValueError(f"variant {self.name!r}: unknown config key {key!r}")
-            config[section][field] = value
+            node[field] = value
         return config
 
 
@@ -95,7 +96,7 @@ def make_variants(
 ) -> list[Variant]:
     """Base variants plus one `pretrained` row per ablation value (the referee's axes).
 
-    `overrides` are further (config key, value) rows, e.g. from `parse_ablation`.
+    `overrides` are further (config key, value) rows, e.g. from `parse_setting`.
     """
     variants = []
     for name in names:
@@ -123,38 +124,41 @@ def make_variants(
     return variants
 
 
-def parse_ablation(config: ml_collections.ConfigDict, text: str) -> tuple[str, Any]:
-    """'section.field=value' -> (key, value) typed like the config's field (one extra row).
+def parse_setting(
+    config: ml_collections.ConfigDict, text: str, where: str = "--ablate"
+) -> tuple[str, Any]:
+    """'section.field=value' (or 'field=value' at the top, e.g. 'dataset=uci_har') -> (key,
+    value) typed like the config's field: the one reader of a config field written as text
+    (`--ablate`, `config.sweep.ablate`, a config file's ARG).
 
-    Booleans are true/false, tuples comma-separated integers; an unknown key or a value that
-    does not parse names the text.
+    Booleans are true/false, tuples integers joined by ',' or 'x'; an unknown key or a value
+    that does not parse names the text and `where` it came from.
     """
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
-    section, _, field = key.partition(".")
+    section, dot, field = key.rpartition(".")
     if not sep or not raw:
-        raise ValueError(f"--ablate {text!r}: expected section.field=value")
-    if (
-        section not in config
-        or not isinstance(config[section], ml_collections.ConfigDict)
-        or (field not in config[section])
-    ):
-        raise ValueError(f"--ablate {text!r}: unknown config key {key!r}")
-    current = config[section][field]
+        raise ValueError(f"{where} {text!r}: expected section.field=value")
+    node = config.get(section) if dot else config
+    if not isinstance(node, ml_collections.ConfigDict) or field not in node:
+        raise ValueError(f"{where} {text!r}: unknown config key {key!r}")
+    current = node[field]
+    if isinstance(current, ml_collections.ConfigDict):
+        raise ValueError(f"{where} {text!r}: {key!r} is a section, not a field")
     try:
         if isinstance(current, bool):
             if raw.lower() not in ("true", "false"):
                 raise ValueError
             value = raw.lower() == "true"
         elif isinstance(current, tuple | list):
-            value = tuple(int(part) for part in raw.split(",") if part.strip())
+            value = tuple(int(part) for part in raw.replace("x", ",").split(",") if part.strip())
         elif isinstance(current, int | float | str):
             value = type(current)(raw)
         else:
             raise ValueError
     except ValueError:
         raise ValueError(
-            f"--ablate {text!r}: {raw!r} does not parse as {type(current).__name__}, the type "
+            f"{where} {text!r}: {raw!r} does not parse as {type(current).__name__}, the type "
             f"of {key} (now {current!r})"
         ) from None
     return key, value
@@ -238,63 +242,120 @@ def plan(
     return planned
 
 
-def _unique(values: Sequence, flag: str, kind: type, positive: bool = True) -> tuple:
-    values = tuple(kind(v) for v in values)
+def _unique(values: Sequence, key: str, kind: type, positive: bool = True) -> tuple:
+    try:
+        values = tuple(kind(v) for v in values)
+    except ValueError:
+        raise ValueError(f"config.sweep.{key}: {list(values)} must be {kind.__name__}s") from None
     if len(set(values)) != len(values):
-        raise ValueError(f"--{flag}: {list(values)} lists a value twice")
+        raise ValueError(f"config.sweep.{key}: {list(values)} lists a value twice")
     if positive and any(v <= 0 for v in values):
-        raise ValueError(f"--{flag}: {list(values)} must all be positive")
+        raise ValueError(f"config.sweep.{key}: {list(values)} must all be positive")
     return values
+
+
+def _items(text: str, separator: str = ",") -> list[str]:
+    return [part.strip() for part in str(text).split(separator) if part.strip()]
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepAxes:
+    """A config's `sweep` section, parsed and checked: exactly what `run_sweep` runs."""
+
+    shots: tuple  # sorted, 'all' last
+    seeds: int
+    splits: tuple[int, ...]  # split seeds: config.data.split_seed + 0, 1, ...
+    variants: tuple[Variant, ...]  # base variants, then one 'pretrained' row per ablation
+    learning_rates: tuple[float, ...]  # every neural variant's grid
+    classical_trees: tuple[int, ...]  # classical's grid
+
+
+def sweep_axes(config: ml_collections.ConfigDict) -> SweepAxes:
+    """`config.sweep` as `SweepAxes`: an empty grid means the config's one value.
+
+    Every field is checked here, before any data loads; an error names the config key (the
+    launch script's flags write into these keys: `--seeds` is `config.sweep.seeds`).
+    """
+    axes = config.sweep
+    seeds, splits = axes.seeds, axes.splits
+    for key, value in (("seeds", seeds), ("splits", splits)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"config.sweep.{key} must be an integer >= 1, found {value!r}")
+    first = int(config.data.split_seed)
+    variants = make_variants(
+        _items(axes.variants),
+        overrides=[
+            parse_setting(config, text, where="config.sweep.ablate")
+            for text in _items(axes.get("ablate", ""), ";")
+        ],
+    )
+    if not variants:
+        raise ValueError(f"config.sweep.variants: no variant in {axes.variants!r}")
+    return SweepAxes(
+        shots=tuple(core.parse_shots(axes.shots)),
+        seeds=seeds,
+        splits=tuple(range(first, first + splits)),
+        variants=tuple(variants),
+        learning_rates=_unique(
+            _items(axes.learning_rates) or (config.optim.learning_rate,), "learning_rates", float
+        ),
+        classical_trees=_unique(
+            _items(axes.classical_trees) or (config.classical.num_trees,), "classical_trees", int
+        ),
+    )
+
+
+def check_configs(config: ml_collections.ConfigDict, axes: SweepAxes) -> None:
+    """The sweep's one validation pass, before any data loads: every variant x setting's
+    config (what each run will be, up to its seeds), one `ConfigError` listing every problem.
+    Each run checks its own config once more when it starts (`harjax.run`)."""
+    found: dict[str, None] = {}  # each problem once, in order, whichever rows share it
+    for variant in axes.variants:
+        base = variant.apply(config)
+        for section, field, value in protocol.settings(
+            variant.base, axes.learning_rates, axes.classical_trees
+        ):
+            setting = copy.deepcopy(base)
+            setting[section][field] = value
+            found.update(dict.fromkeys(problems(setting)))
+    if found:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(found))
 
 
 def run_sweep(
     config: ml_collections.ConfigDict,
     workdir: str | Path,
     *,
-    shots: Sequence,
-    seeds: int,
-    variants: Sequence[Variant],
-    splits: Sequence[int] | None = None,
-    learning_rates: Sequence[float] | None = None,
-    classical_trees: Sequence[int] | None = None,
     progress: bool = True,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Runs (or resumes) every variant x setting x split x seed x k and writes the reports.
+    """Runs (or resumes) the sweep of `config.sweep` (`sweep_axes`): every variant x setting x
+    split x seed x k, and writes the reports.
 
-    `splits`: the subject-split seeds (default: `config.data.split_seed` alone); the data is
-    loaded and split once per seed. `learning_rates`: the grid every neural variant trains
-    with (default: the config's rate); `classical_trees`: the forest sizes `classical` tries
-    (default: the config's). Returns every finished run's row, `selected` set as in
-    `protocol.select`.
+    The launch script, the notebook and the tests all call this with their config, so the
+    same config runs the same sweep wherever it is run. The data is loaded and split once
+    per split seed. Returns every finished run's row, `selected` set as in `protocol.select`.
     """
-    if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    axes = sweep_axes(config)
+    check_configs(config, axes)
     workdir = Path(workdir)
-    splits = _unique(splits or (config.data.split_seed,), "splits", int, positive=False)
-    learning_rates = _unique(
-        learning_rates or (config.optim.learning_rate,), "learning-rates", float
-    )
-    classical_trees = _unique(
-        classical_trees or (config.classical.num_trees,), "classical-trees", int
-    )
-    for variant in variants:  # every row's config is checked before the dataset loads
-        check_config(variant.apply(config))
     bundles = {}
-    for split_seed in splits:
+    for split_seed in axes.splits:
         split_config = copy.deepcopy(config)
         split_config.data.split_seed = split_seed
         bundles[split_seed] = load_data(split_config)
-        sampling.check_shots(bundles[split_seed], shots, seeds, where=f"split seed {split_seed}: ")
+        sampling.check_shots(
+            bundles[split_seed], axes.shots, axes.seeds, where=f"split seed {split_seed}: "
+        )
     planned = plan(
         config,
         workdir,
         bundles,
-        shots=shots,
-        seeds=seeds,
-        variants=variants,
-        learning_rates=learning_rates,
-        classical_trees=classical_trees,
+        shots=axes.shots,
+        seeds=axes.seeds,
+        variants=axes.variants,
+        learning_rates=axes.learning_rates,
+        classical_trees=axes.classical_trees,
     )
     sweep = core.Sweep(workdir, progress=progress, overwrite=overwrite)
     sweep.check(planned)
@@ -302,15 +363,15 @@ def run_sweep(
         config,
         {
             "kind": "fewshot",
-            "shots": list(shots),
-            "seeds": seeds,
-            "variants": [dataclasses.asdict(v) for v in variants],
-            "splits": list(splits),
-            "learning_rates": list(learning_rates),
-            "classical_trees": list(classical_trees),
+            "shots": list(axes.shots),
+            "seeds": axes.seeds,
+            "variants": [dataclasses.asdict(v) for v in axes.variants],
+            "splits": list(axes.splits),
+            "learning_rates": list(axes.learning_rates),
+            "classical_trees": list(axes.classical_trees),
         },
     )
-    sweep.run(planned, after_each=lambda: write_reports(workdir, planned, variants))
+    sweep.run(planned, after_each=lambda: write_reports(workdir, planned, axes.variants))
     return collect_rows(planned)
 
 

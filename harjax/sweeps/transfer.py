@@ -28,6 +28,7 @@ Protocol, per fold (sources -> target; the label space is `folds`'):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -43,7 +44,15 @@ from harjax.run import validate
 from harjax.run.result import write_json
 from harjax.run.warm_start import InitTrainable, restore_best, trainable_template
 from harjax.sweeps import core
-from harjax.sweeps.folds import Fold, FoldData, check_config, load_bundles, prepare_fold
+from harjax.sweeps.folds import (
+    Fold,
+    FoldData,
+    check_config,
+    load_bundles,
+    parse_names,
+    plan_folds,
+    prepare_fold,
+)
 
 INITS = ("sources", "none")
 COLUMNS = ("source", "target", "init", "shots", "seed", "accuracy", "macro_f1")
@@ -150,25 +159,62 @@ def plan(config, workdir: Path, data: FoldData, shots, seeds: int, sweep: core.S
     return pretrain, runs
 
 
+@dataclasses.dataclass(frozen=True)
+class TransferAxes:
+    """A transfer config's `sweep` section, parsed and checked: what `run_transfer` runs."""
+
+    folds: tuple[Fold, ...]
+    shots: tuple  # ascending, 0 = zero-shot, 'all' only when listed
+    seeds: int
+
+
+def transfer_axes(config: ml_collections.ConfigDict) -> TransferAxes:
+    """`config.sweep` (configs/transfer.py: `source`, `target`, `leave_one_dataset_out`,
+    `shots`, `seeds`) as `TransferAxes`; the launch script's flags write into these keys."""
+    axes = config.sweep
+    seeds = axes.seeds
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"config.sweep.seeds (--seeds) must be an integer >= 1, found {seeds!r}")
+    folds = plan_folds(
+        parse_names(axes.source, "source"),
+        str(axes.target),
+        parse_names(axes.leave_one_dataset_out, "leave-one-dataset-out"),
+    )
+    return TransferAxes(folds=tuple(folds), shots=tuple(parse_shots(axes.shots)), seeds=seeds)
+
+
+def check_configs(config: ml_collections.ConfigDict, axes: TransferAxes) -> None:
+    """The sweep's one validation pass, before any dataset loads: the transfer rules
+    (`folds.check_config`), then every size of the pre-training, fine-tuning and zero-shot
+    configs as one `ConfigError` (each run checks its own config once more when it starts)."""
+    check_config(config)
+    fold = axes.folds[0]  # folds differ in their datasets only
+    configs = [(pretrain_config(config, fold), False), (config, False)]
+    if 0 in axes.shots:
+        configs.append((finetune_config(config, fold, 0, 0), True))
+    found: dict[str, None] = {}
+    for each, zero_steps in configs:
+        found.update(dict.fromkeys(validate.problems(each, zero_steps=zero_steps)))
+    if found:
+        raise validate.ConfigError("invalid config:\n  " + "\n  ".join(found))
+
+
 def run_transfer(
     config: ml_collections.ConfigDict,
     workdir: str | os.PathLike,
     *,
-    folds: Sequence[Fold],
-    shots: Sequence[int | str],
-    seeds: int,
     progress: bool = True,
     overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Runs (or resumes) every fold's pre-training and transfer runs; returns the rows.
+    """Runs (or resumes) the transfer sweep of `config.sweep` (`transfer_axes`): every fold's
+    pre-training and transfer runs; returns the rows.
 
     All datasets are opened, and every fold's label space, k and run directory are checked,
     before anything trains, so bad input fails in seconds.
     """
-    check_config(config)
-    validate.check_config(config)  # every size and the backbone, before any dataset loads
-    if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, found {seeds}")
+    axes = transfer_axes(config)
+    check_configs(config, axes)
+    folds, shots, seeds = axes.folds, axes.shots, axes.seeds
     workdir = Path(workdir)
     names = list(dict.fromkeys(n for f in folds for n in (*f.sources, f.target)))
     bundles = load_bundles(config, names)

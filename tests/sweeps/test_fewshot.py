@@ -49,19 +49,21 @@ def test_transfer_shots_admit_zero_and_no_implicit_all():
         core.parse_shots("", zero_shot=True, always_all=False)
 
 
-def test_ablation_rows_are_typed_like_the_config_field_and_bad_ones_name_the_text():
+def test_settings_are_typed_like_the_config_field_and_bad_ones_name_the_text():
     from configs.default import get_config
-    from harjax.sweeps.fewshot import make_variants, parse_ablation
+    from harjax.sweeps.fewshot import make_variants, parse_setting
 
     config = get_config()
-    assert parse_ablation(config, "projection.norm=channel") == ("projection.norm", "channel")
-    assert parse_ablation(config, "model.skip_first_token=TRUE") == (
+    assert parse_setting(config, "projection.norm=channel") == ("projection.norm", "channel")
+    assert parse_setting(config, "model.skip_first_token=TRUE") == (
         "model.skip_first_token",
         True,
     )
-    assert parse_ablation(config, "projection.strides=4,4") == ("projection.strides", (4, 4))
-    assert parse_ablation(config, "lora.alpha=8") == ("lora.alpha", 8.0)
-    assert parse_ablation(config, "lora.rank=4") == ("lora.rank", 4)
+    assert parse_setting(config, "projection.strides=4,4") == ("projection.strides", (4, 4))
+    assert parse_setting(config, "projection.strides=4x4") == ("projection.strides", (4, 4))
+    assert parse_setting(config, "dataset=uci_har") == ("dataset", "uci_har")
+    assert parse_setting(config, "lora.alpha=8") == ("lora.alpha", 8.0)
+    assert parse_setting(config, "lora.rank=4") == ("lora.rank", 4)
     variants = make_variants(
         ["pretrained"], overrides=[("projection.norm", "channel"), ("lora.rank", 4)]
     )
@@ -73,12 +75,73 @@ def test_ablation_rows_are_typed_like_the_config_field_and_bad_ones_name_the_tex
     assert variants[1].apply(config).projection.norm == "channel"
     for text, message in (
         ("projection.nrom=time", "unknown config key 'projection.nrom'"),
-        ("projection=time", "unknown config key"),
+        ("projection=time", "'projection' is a section"),
         ("projection.norm", "expected section.field=value"),
         ("model.skip_first_token=yes", "does not parse as bool"),
         ("lora.rank=two", "does not parse as int"),
+        ("projcetion=time", "unknown config key 'projcetion'"),
     ):
         with pytest.raises(ValueError, match=message):
-            parse_ablation(config, text)
+            parse_setting(config, text)
     with pytest.raises(ValueError, match="duplicate variants"):
         make_variants(["pretrained"], lora_ranks=[4], overrides=[("lora.rank", 4)])
+
+
+def test_sweep_axes_read_the_config_sweep_section():
+    from configs.fewshot import get_config
+    from harjax.sweeps.fewshot import sweep_axes
+
+    config = get_config()
+    axes = sweep_axes(config)
+    assert axes.shots == (1, 5, 10, "all") and axes.seeds == 2 and axes.splits == (0, 1)
+    assert [v.name for v in axes.variants] == [
+        "pretrained",
+        "random",
+        "shuffled",
+        "none",
+        "scratch",
+        "classical",
+    ]
+    assert axes.learning_rates == (config.optim.learning_rate,)
+    assert axes.classical_trees == (config.classical.num_trees,)
+    config.sweep.update(
+        variants="pretrained",
+        ablate="lora.rank=0; projection.kernel_sizes=3,5",
+        learning_rates="1e-3,3e-3",
+        classical_trees="100",
+    )
+    config.data.split_seed = 4
+    axes = sweep_axes(config)
+    assert [v.name for v in axes.variants] == [
+        "pretrained",
+        "pretrained rank=0",
+        "pretrained kernel_sizes=3x5",
+    ]
+    assert axes.splits == (4, 5) and axes.learning_rates == (1e-3, 3e-3)
+    for key, value, message in (
+        ("seeds", 0, "config.sweep.seeds must be an integer >= 1"),
+        ("variants", "", "no variant"),
+        ("variants", "pretrained,bogus", "unknown variant 'bogus'"),
+        ("learning_rates", "1e-3,1e-3", "lists a value twice"),
+        ("classical_trees", "ten", "must be ints"),
+        ("ablate", "lora.rnk=0", "config.sweep.ablate 'lora.rnk=0': unknown config key"),
+    ):
+        bad = get_config()
+        bad.sweep[key] = value
+        with pytest.raises(ValueError, match=message):
+            sweep_axes(bad)
+
+
+def test_a_config_arg_selects_presets_and_fields_applied_last():
+    from configs import default, fewshot, presets, study
+
+    assert default.get_config("float32").backbone.dtype == "float32"
+    config = study.get_config("sequential,backbone.num_layers=12,projection.strides=4x4")
+    assert config.train.models_per_program == 1 and config.backbone.num_layers == 12
+    assert config.projection.strides == (4, 4) and config.sweep.splits == 3  # still the study
+    # The arg wins over the file's own settings (fewshot.py sets 3 layers).
+    assert fewshot.get_config("backbone.num_layers=6").backbone.num_layers == 6
+    assert fewshot.get_config().backbone.num_layers == 3
+    for arg, message in (("fp16", "expected a preset"), ("lora.rnk=2", "unknown config key")):
+        with pytest.raises(ValueError, match=message):
+            presets.apply(default.get_config(), arg)

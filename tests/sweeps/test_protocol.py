@@ -3,6 +3,7 @@ settings chosen on validation only, and the paired comparisons in results.md —
 end-to-end sweep (2 splits x 2 learning rates x 2 forest sizes) whose default slice reproduces
 the default sweep's rows."""
 
+import copy
 import csv
 import types
 
@@ -180,28 +181,21 @@ def _csv(path):
 
 
 def test_sweep_grid_end_to_end_and_default_slice(tmp_path, sweep_config):
-    variants = fewshot.make_variants(["pretrained", "none", "classical"])
-    default = fewshot.run_sweep(
-        sweep_config, tmp_path / "default", shots=[2], seeds=2, variants=variants, progress=False
-    )
+    """`run_sweep` runs its config's `sweep` section; the grid's default slice is the default."""
+    config = copy.deepcopy(sweep_config)
+    config.sweep.update(shots="2", seeds=1, splits=1, variants="pretrained,none,classical")
+    default = fewshot.run_sweep(config, tmp_path / "default", progress=False)
     assert len(default) == 6 and all(r["selected"] for r in default)
     assert sorted(
         p.relative_to(tmp_path / "default").as_posix()
         for p in (tmp_path / "default" / "runs").glob("*/*")
-    ) == sorted(f"runs/{v}/k2_seed{s}" for v in ("pretrained", "none", "classical") for s in (0, 1))
-    lr = sweep_config.optim.learning_rate
-    grid = tmp_path / "grid"
-    rows = fewshot.run_sweep(
-        sweep_config,
-        grid,
-        shots=[2],
-        seeds=2,
-        variants=variants,
-        progress=False,
-        splits=(0, 1),
-        learning_rates=(lr, 5 * lr),
-        classical_trees=(4, 6),
+    ) == sorted(
+        f"runs/{v}/k{k}_seed0" for v in ("pretrained", "none", "classical") for k in (2, "all")
     )
+    lr = config.optim.learning_rate
+    grid = tmp_path / "grid"
+    config.sweep.update(splits=2, learning_rates=f"{lr},{5 * lr}", classical_trees="4,6")
+    rows = fewshot.run_sweep(config, grid, progress=False)
     assert len(rows) == 2 * 2 * 2 * 3
     assert all(r["val_macro_f1"] is not None for r in rows)
     classical = [r for r in rows if r["variant"] == "classical"]
@@ -209,9 +203,9 @@ def test_sweep_grid_end_to_end_and_default_slice(tmp_path, sweep_config):
     # Per (variant, k) one setting is kept, on every split and seed.
     kept = protocol.kept(rows)
     assert len(kept) == 3 * 2 * 2
-    assert len({(r["variant"], protocol.setting_of(r)) for r in kept}) == 3
+    assert len({(r["variant"], r["shots"], protocol.setting_of(r)) for r in kept}) == 3 * 2
     # The default command's runs are the grid's split-0, default-setting runs, number for number.
-    keys = ("variant", "seed", "accuracy", "macro_f1", "val_macro_f1", "trainable_params")
+    keys = ("variant", "shots", "seed", "accuracy", "macro_f1", "val_macro_f1", "trainable_params")
     same = [
         r
         for r in rows

@@ -17,7 +17,7 @@ from harjax.run.checkpoint import BackboneMismatchError
 from harjax.sweeps import core, transfer
 from harjax.sweeps import folds as fold_plans
 from harjax.tree import flatten_params
-from tests.transfer_data import SHARED, make_config, write_all
+from tests.transfer_data import SHARED, make_config, sweep_of, write_all
 
 
 @pytest.fixture(scope="module")
@@ -126,10 +126,9 @@ def test_k_larger_than_a_class_has_fails_before_training(bundles, data):
 def sweep(data, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("transfer_run")
     config = make_config(data["data_dir"])
-    folds = fold_plans.plan_folds([data["a"], data["b"]], data["c"])
-    rows = transfer.run_transfer(
-        config, workdir, folds=folds, shots=[0, 2], seeds=2, progress=False
-    )
+    sweep_of(config, source=[data["a"], data["b"]], target=data["c"], shots="0,2", seeds=2)
+    folds = list(transfer.transfer_axes(config).folds)
+    rows = transfer.run_transfer(config, workdir, progress=False)
     return {"workdir": workdir, "rows": rows, "config": config, "folds": folds}
 
 
@@ -189,9 +188,7 @@ def test_rerun_skips_finished_runs(sweep):
     workdir = sweep["workdir"]
     results = sorted(workdir.glob("folds/*/**/metrics.json"))
     stamps = {p: p.stat().st_mtime_ns for p in results}
-    again = transfer.run_transfer(
-        sweep["config"], workdir, folds=sweep["folds"], shots=[0, 2], seeds=2, progress=False
-    )
+    again = transfer.run_transfer(sweep["config"], workdir, progress=False)
     assert again == sweep["rows"]
     assert {p: p.stat().st_mtime_ns for p in results} == stamps
 
@@ -215,14 +212,13 @@ def test_rerun_with_another_config_and_overwrite_pretrains_again(data, tmp_path)
     """--overwrite discards the stale pre-training; finished `sources` runs must not try to
     start from the tree that was discarded."""
     config = make_config(data["data_dir"])
-    folds = fold_plans.plan_folds([data["a"]], data["c"])
-    first = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
+    sweep_of(config, source=[data["a"]], target=data["c"])
+    folds = list(transfer.transfer_axes(config).folds)
+    first = transfer.run_transfer(config, tmp_path, progress=False)
     config.optim.learning_rate = 5e-3
     with pytest.raises(ValueError, match="another configuration"):
-        transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
-    again = transfer.run_transfer(
-        config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False, overwrite=True
-    )
+        transfer.run_transfer(config, tmp_path, progress=False)
+    again = transfer.run_transfer(config, tmp_path, progress=False, overwrite=True)
     assert len(again) == len(first) == 1
     pretrain = tmp_path / "folds" / folds[0].name / "pretrain"
     assert (
@@ -234,8 +230,7 @@ def test_rerun_with_another_config_and_overwrite_pretrains_again(data, tmp_path)
 def test_leave_one_dataset_out_gives_one_fold_per_dataset(data, tmp_path):
     names = [data["a"], data["b"], data["c"]]
     config = make_config(data["data_dir"])
-    folds = fold_plans.plan_folds(leave_one_out=names)
-    rows = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
+    rows = transfer.run_transfer(sweep_of(config, leave_one_out=names), tmp_path, progress=False)
     assert sorted(r["target"] for r in rows) == sorted(names)
     for row in rows:
         assert row["init"] == "sources" and row["shots"] == 0
@@ -251,8 +246,9 @@ def test_pretrained_backbone_lora_tree_and_hash_carry_into_the_target_run(
     config.backbone.num_layers = 1
     config.pretrain.num_steps = 4
     config.pretrain.eval_every = 2
-    folds = fold_plans.plan_folds([data["a"]], data["c"])
-    rows = transfer.run_transfer(config, tmp_path, folds=folds, shots=[0], seeds=1, progress=False)
+    sweep_of(config, source=[data["a"]], target=data["c"])
+    folds = list(transfer.transfer_axes(config).folds)
+    rows = transfer.run_transfer(config, tmp_path, progress=False)
     assert [(r["init"], r["shots"], r["variant"]) for r in rows] == [("sources", 0, "pretrained")]
     results = [json.loads(p.read_text()) for p in tmp_path.glob("folds/*/**/metrics.json")]
     hashes = {result["backbone"]["hash"] for result in results}

@@ -217,3 +217,19 @@ def test_sweep_grid_end_to_end_and_default_slice(tmp_path, sweep_config):
     assert "shots=2: " in markdown and (grid / "differences.png").exists()
     written = _csv(grid / "results.csv")
     assert len(written) == 24 and {w["selected"] for w in written} == {"True", "False"}
+
+
+def test_a_sweep_validates_its_grid_once_and_each_run_once(tmp_path, sweep_config, monkeypatch):
+    """Once per sweep (every variant x setting, before any data loads) and once per run: the
+    check used to run four times per run (sweep pre-check, Sweep.check, the run, its open)."""
+    from harjax.run import validate
+
+    calls = []
+    counted = lambda original: lambda config, **kw: calls.append(1) or original(config, **kw)
+    monkeypatch.setattr(validate, "problems", counted(validate.problems))
+    monkeypatch.setattr(fewshot, "problems", counted(fewshot.problems))
+    config = copy.deepcopy(sweep_config)
+    config.sweep.update(shots="2", seeds=1, splits=1, variants="classical", classical_trees="4,6")
+    rows = fewshot.run_sweep(config, tmp_path, progress=False)
+    assert len(rows) == 4  # 2 forest sizes x k = 2, all
+    assert len(calls) == 2 + 4  # the grid's 2 settings once, then each run once

@@ -28,6 +28,7 @@ saves are collective: every process calls them (orbax coordinates who writes wha
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import sys
@@ -209,5 +210,21 @@ def run(main: Callable[[list[str]], None]) -> None:
                 traceback.print_exc()
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if os.environ.get("HARJAX_DEBUG"):
+                traceback.print_exc()
+            where = f" writing {error.filename}" if error.filename else ""
+            print(
+                f"error: {error.strerror}{where}; free some space or use another --workdir "
+                "(finished runs are kept: the same command resumes)",
+                file=sys.stderr,
+                flush=True,
+            )
+            sys.stdout.flush()
+            # Not sys.exit: the TensorBoard writer's exit hook and its thread would each print
+            # a traceback trying to flush onto the full disk.
+            os._exit(2)
 
     app.run(wrapped)

@@ -54,12 +54,12 @@ def acquire(workdir: str | os.PathLike) -> bool:
     0), so that only the caller that took the lock gives it back. Raises `WorkdirBusyError`
     naming the holder when another live process has it.
     """
-    import jax
+    from harjax.run.environment import is_main_process  # imports jax: not at module load
 
     workdir = Path(workdir)
     key = str(workdir.resolve())
     path = workdir / LOCK_FILE
-    if key in _held or jax.process_index() != 0:
+    if key in _held or not is_main_process():
         return False
     workdir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

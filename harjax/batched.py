@@ -25,7 +25,6 @@ are replicated, and XLA inserts the per-model gradient all-reduce. B must divide
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -110,9 +109,6 @@ def num_models(stacked: Any) -> int:
     return sizes.pop()
 
 
-stack_states = stack_trees  # a TrainState (and any optax state) is a pytree like any other
-
-
 # ----------------------------------------------------------------------------- optimizer
 
 
@@ -145,11 +141,6 @@ def make_batched_optimizer(
         end_lr_fraction=end_lr_fraction,
         lora_learning_rate=lora_learning_rate,
     )
-
-
-def learning_rates(state: train.TrainState) -> jax.Array:
-    """The (M,) per-model peak learning rates of a batched state."""
-    return state.opt_state.hyperparams["learning_rate"]
 
 
 def create_batched_train_state(
@@ -249,65 +240,6 @@ def make_batched_eval_step(
     rep = train.replicated(mesh)
     data = train.batch_sharding(mesh) if shared_batch else model_batch_sharding(mesh)
     return jax.jit(batched, in_shardings=(rep, rep, data), out_shardings=model_batch_sharding(mesh))
-
-
-# ----------------------------------------------------------------------------- early stopping
-
-
-@dataclasses.dataclass
-class EarlyStopping:
-    """Per-model early stopping on validation macro-F1, host-side, the sequential loop's rule.
-
-    A strictly higher score replaces the best (ties do not). After `patience` evaluations without
-    improvement a model stops, but never before `min_steps`; `patience` 0 never stops early.
-    """
-
-    patience: np.ndarray  # (M,) int, counted in evaluations
-    min_steps: np.ndarray  # (M,) int
-    best_score: np.ndarray  # (M,) float, -inf before the first evaluation
-    best_step: np.ndarray  # (M,) int, 0 before the first improvement
-    evals_since_improvement: np.ndarray  # (M,) int
-    stopped: np.ndarray  # (M,) bool
-
-    @classmethod
-    def create(cls, num_models: int, *, patience=0, min_steps=0) -> EarlyStopping:
-        shape = (num_models,)
-        return cls(
-            patience=np.broadcast_to(np.asarray(patience, np.int64), shape).copy(),
-            min_steps=np.broadcast_to(np.asarray(min_steps, np.int64), shape).copy(),
-            best_score=np.full(shape, -np.inf),
-            best_step=np.zeros(shape, np.int64),
-            evals_since_improvement=np.zeros(shape, np.int64),
-            stopped=np.zeros(shape, bool),
-        )
-
-    @property
-    def active(self) -> np.ndarray:
-        return ~self.stopped
-
-    @property
-    def all_stopped(self) -> bool:
-        return bool(self.stopped.all())
-
-    def update(self, step: int, scores) -> np.ndarray:
-        """Records one evaluation at `step`; returns the (M,) mask of models that improved.
-
-        Stopped models ignore their score (they no longer train, so it cannot change).
-        """
-        scores = np.asarray(scores, np.float64)
-        if scores.shape != self.best_score.shape:
-            raise ValueError(f"expected {self.best_score.shape} scores, found {scores.shape}")
-        improved = self.active & (scores > self.best_score)
-        self.best_score = np.where(improved, scores, self.best_score)
-        self.best_step = np.where(improved, step, self.best_step)
-        counted = self.active & ~improved
-        self.evals_since_improvement = np.where(improved, 0, self.evals_since_improvement + counted)
-        self.stopped |= (
-            (self.patience > 0)
-            & (self.evals_since_improvement >= self.patience)
-            & (step >= self.min_steps)
-        )
-        return improved
 
 
 @jax.jit

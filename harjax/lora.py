@@ -124,11 +124,6 @@ def add_lora(rng: jax.Array, params: Params, config: LoraConfig, targets: str) -
     return rebuild(params, "")
 
 
-def lora_paths(params: Params) -> list[str]:
-    """The scopes that carry an adapter, sorted."""
-    return sorted(path for path, scope in _iter_dense_scopes(params) if "lora" in scope)
-
-
 @contextlib.contextmanager
 def apply_lora(config: LoraConfig, *, deterministic: bool = True):
     """Within this context, `nn.Dense` calls add the low-rank path where `lora` params exist.

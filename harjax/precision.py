@@ -119,11 +119,6 @@ def bf16_support(
     return False, f"{platform}: bf16 support unknown"
 
 
-def native_bf16(**device) -> bool:
-    """True when the device (default: JAX's default device) multiplies bf16 natively."""
-    return bf16_support(**device)[0]
-
-
 def resolve_compute_dtype(name: str, **device) -> tuple[str, str]:
     """('float32' | 'bfloat16', reason) for a configured compute dtype name.
 

@@ -23,7 +23,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from harjax import train
+from harjax import train, variants
 from harjax.data import signal as signal_lib
 from harjax.data.datasets.csv_folder import read_csv
 from harjax.data.errors import DataError
@@ -78,7 +78,7 @@ def load_predictor(checkpoint: str | Path) -> Predictor:
     result = read_result(run)
     if result is None:
         raise FileNotFoundError(f"{run}: the run has not finished (no metrics.json)")
-    if result["variant"] == "classical" or config.model.variant == "classical":
+    if not (variants.get(result["variant"]).neural and variants.get(config.model.variant).neural):
         raise ValueError(f"{run}: the classical baseline keeps no checkpoint to predict with")
     class_names = tuple(result["class_names"])
     channel_names = tuple(result["channel_names"])

@@ -11,12 +11,12 @@ import json
 
 from absl import flags
 
-from harjax import cli
+from harjax import cli, variants
 from harjax.run import loop
 from harjax.run.result import RESULT_FILE
 
 cli.define_common_flags("default.py")
-flags.DEFINE_string("variant", None, f"Model variant, one of {loop.VARIANTS}.")
+flags.DEFINE_string("variant", None, f"Model variant, one of {variants.NAMES}.")
 
 
 def main(argv):
@@ -24,8 +24,7 @@ def main(argv):
         raise ValueError(f"unexpected arguments: {argv[1:]}")
     config = cli.resolved_config()
     if flags.FLAGS.variant:
-        if flags.FLAGS.variant not in loop.VARIANTS:
-            raise ValueError(f"--variant {flags.FLAGS.variant!r}: expected one of {loop.VARIANTS}")
+        variants.get(flags.FLAGS.variant)  # an unknown name lists the known ones
         config.model.variant = flags.FLAGS.variant
     cli.validate_dataset(config.dataset)
     workdir = cli.prepare_workdir(flags.FLAGS.workdir, "runs/train")

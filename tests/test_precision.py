@@ -57,7 +57,7 @@ def test_auto_on_cpu_follows_the_bf16_flags(text, machine, expected, reason):
         "auto", platform="cpu", cpuinfo_text=text, machine=machine
     )
     assert got == (expected, reason)
-    assert precision.native_bf16(platform="cpu", cpuinfo_text=text, machine=machine) == (
+    assert precision.bf16_support(platform="cpu", cpuinfo_text=text, machine=machine)[0] == (
         expected == "bfloat16"
     )
 

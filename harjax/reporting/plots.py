@@ -3,7 +3,8 @@
 `plot_shots` draws macro-F1 against k for any sweep (lines by a series column, optional panels
 by another); `plot_differences` the paired difference from a reference variant with its CI;
 `plot_convergence`, `plot_confusion` and `plot_trainable_params` are the few-shot
-sweep's and the run's other figures.
+sweep's and the run's other figures; `plot_lines` any other study's y-against-x lines (the
+probe's macro-F1 per layer).
 """
 
 from __future__ import annotations
@@ -328,4 +329,31 @@ def plot_differences(
     axes.set_title(title or f"Paired difference from {reference}, {level_text} CI ({method})")
     axes.grid(True, alpha=0.3)
     axes.legend()
+    _save(figure, path)
+
+
+def plot_lines(
+    lines: Mapping[str, Sequence[tuple[float, float]]],
+    path: str | os.PathLike,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    levels: Mapping[str, float] | None = None,
+) -> None:
+    """y against x, one colour per named line (integer x ticks at the points); each of
+    `levels` a dashed grey horizontal line, e.g. a floor the lines have to clear."""
+    colours = _colours(list(lines))
+    figure = _figure()
+    axes = figure.add_subplot()
+    for name, points in lines.items():
+        axes.plot(*zip(*points), marker="o", color=colours[name], label=name)
+    for name, level in (levels or {}).items():
+        axes.axhline(level, color="grey", linestyle="--", label=name)
+    axes.set_xticks(sorted({x for points in lines.values() for x, _ in points}))
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title, fontsize=9)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
     _save(figure, path)

@@ -12,23 +12,22 @@ all off by default (then a run takes `train.num_steps` steps, as before they exi
                          evals_per_epoch)), steps_per_epoch = ceil(windows / batch_size).
   train.patience         > 0: stop after that many evaluations without a strictly better
                          validation macro-F1, never before train.min_steps
-                         (`harjax.batched.EarlyStopping`, the one rule for both loops).
+                         (`EarlyStopping` below, per model of the run loop).
 
 `resolve(config, num_train_windows)` returns a copy of the config whose `train.num_steps` and
-`train.eval_every` are the resolved values; both loops train from that copy (the optimizer,
-the compiled-step cache key and `group_key` all read it), while the user's config is what is
+`train.eval_every` are the resolved values; the run loop trains from that copy (the optimizer,
+the compiled-step cache key and `program.group_key` all read it), while the user's config is what is
 fingerprinted and written to `config.json`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import ml_collections
 import numpy as np
-
-from harjax import batched
 
 
 def _field(train_config, name: str, default: Any = 0) -> Any:
@@ -70,9 +69,65 @@ def resolve(config: ml_collections.ConfigDict, num_train_windows: int) -> ml_col
 # 'evals_since_improvement', 'stopped_step'), so a resumed run continues the same count.
 
 
-def early_stopping(train_config, metas: list[dict[str, Any]]) -> batched.EarlyStopping:
+@dataclasses.dataclass
+class EarlyStopping:
+    """Per-model early stopping on validation macro-F1, host-side (M models of one loop).
+
+    A strictly higher score replaces the best (ties do not). After `patience` evaluations without
+    improvement a model stops, but never before `min_steps`; `patience` 0 never stops early.
+    """
+
+    patience: np.ndarray  # (M,) int, counted in evaluations
+    min_steps: np.ndarray  # (M,) int
+    best_score: np.ndarray  # (M,) float, -inf before the first evaluation
+    best_step: np.ndarray  # (M,) int, 0 before the first improvement
+    evals_since_improvement: np.ndarray  # (M,) int
+    stopped: np.ndarray  # (M,) bool
+
+    @classmethod
+    def create(cls, num_models: int, *, patience=0, min_steps=0) -> EarlyStopping:
+        shape = (num_models,)
+        return cls(
+            patience=np.broadcast_to(np.asarray(patience, np.int64), shape).copy(),
+            min_steps=np.broadcast_to(np.asarray(min_steps, np.int64), shape).copy(),
+            best_score=np.full(shape, -np.inf),
+            best_step=np.zeros(shape, np.int64),
+            evals_since_improvement=np.zeros(shape, np.int64),
+            stopped=np.zeros(shape, bool),
+        )
+
+    @property
+    def active(self) -> np.ndarray:
+        return ~self.stopped
+
+    @property
+    def all_stopped(self) -> bool:
+        return bool(self.stopped.all())
+
+    def update(self, step: int, scores) -> np.ndarray:
+        """Records one evaluation at `step`; returns the (M,) mask of models that improved.
+
+        Stopped models ignore their score (they no longer train, so it cannot change).
+        """
+        scores = np.asarray(scores, np.float64)
+        if scores.shape != self.best_score.shape:
+            raise ValueError(f"expected {self.best_score.shape} scores, found {scores.shape}")
+        improved = self.active & (scores > self.best_score)
+        self.best_score = np.where(improved, scores, self.best_score)
+        self.best_step = np.where(improved, step, self.best_step)
+        counted = self.active & ~improved
+        self.evals_since_improvement = np.where(improved, 0, self.evals_since_improvement + counted)
+        self.stopped |= (
+            (self.patience > 0)
+            & (self.evals_since_improvement >= self.patience)
+            & (step >= self.min_steps)
+        )
+        return improved
+
+
+def early_stopping(train_config, metas: list[dict[str, Any]]) -> EarlyStopping:
     """The `EarlyStopping` of runs with checkpoint metas `metas` (fresh or restored)."""
-    stopping = batched.EarlyStopping.create(
+    stopping = EarlyStopping.create(
         len(metas),
         patience=int(_field(train_config, "patience")),
         min_steps=int(_field(train_config, "min_steps")),
@@ -88,7 +143,7 @@ def early_stopping(train_config, metas: list[dict[str, Any]]) -> batched.EarlySt
 
 
 def record_evaluation(
-    stopping: batched.EarlyStopping, metas: list[dict[str, Any]], step: int, scores, scored
+    stopping: EarlyStopping, metas: list[dict[str, Any]], step: int, scores, scored
 ) -> tuple[np.ndarray, np.ndarray]:
     """One validation at `step`: updates `stopping` and the metas of the `scored` (M,) models.
 

@@ -103,16 +103,16 @@ def raw_data_content(builder) -> str | None:
 
 def backbone_content(config) -> str | None:
     """The frozen backbone's content hash for variants that load one (else None)."""
-    from harjax.variants.assemble import BACKBONE_VARIANTS, dtype_from_name
+    from harjax import variants
 
-    if config.model.variant not in BACKBONE_VARIANTS:
+    source = variants.backbone_source(config)
+    if source is None:
         return None
+    from harjax.variants.build import dtype_from_name
     from harjax.weights.content_cache import content_hash_of
 
     return content_hash_of(
-        str(config.backbone.spec),
-        num_layers=int(config.backbone.num_layers or 0) or None,
-        dtype=dtype_from_name(str(config.backbone.param_dtype)),
+        source.spec, num_layers=source.num_layers, dtype=dtype_from_name(source.param_dtype)
     )
 
 
@@ -144,7 +144,7 @@ def fingerprint(
     if frozen_content is not None:
         payload["backbone_content"] = frozen_content
     if "backbone" in config:  # 'auto' resolves per machine: the dtype actually used is the run's
-        from harjax.variants.assemble import resolve_compute_dtype
+        from harjax.variants.build import resolve_compute_dtype
 
         payload["compute_dtype"] = resolve_compute_dtype(str(config["backbone"]["dtype"]))["name"]
     # Round-trip through JSON so tuples/lists and numpy scalars compare as they are stored.

@@ -1,21 +1,37 @@
-"""The run loop: data -> model -> train with validation -> test report, resumable.
+"""The run loop: data -> model -> train with validation -> test report, for M >= 1 runs, resumable.
 
-`train_and_evaluate(config, workdir)` trains `config.model.variant` on the training subjects
-(or the windows given) for its budget (`harjax.run.budget`: `train.num_steps`, or an epochs
-budget), evaluates on the validation subjects every `eval_every` steps, keeps the trainable
-tree with the best validation macro-F1, stops early after `train.patience` evaluations without
-improvement (when set), and reports test accuracy, macro-F1,
-per-class F1 and a confusion matrix (`metrics.json`, `confusion.png`). It checkpoints (orbax)
-what trains plus the data-iterator position; a rerun of the same run resumes from the last
-checkpoint and ends with the same numbers, and a rerun of another run in the same directory is
-refused (`fingerprint`).
+`train_and_evaluate(config, workdir)` trains one run (`config.model.variant`), `train_group`
+several runs that share one program (`program.group_key`: they differ only in seed, learning
+rate, k-shot windows and frozen weights); both go through the one loop below, over M models
+(M = 1: one run). Per model, exactly as if it trained alone:
+  budget          `harjax.run.budget.resolve`: `train.num_steps`, or an epochs budget, and the
+                  eval spacing (in `group_key`, so a group shares them)
+  batches         its own `pipeline.train_batches` iterator (its windows, its seed, its stats)
+  validation      its own windows (`eval_subset` by its seed, its normalisation) every
+                  `eval_every` steps; a strictly better macro-F1 keeps its trainable tree
+  early stopping  `budget.EarlyStopping` after `train.patience` evaluations without improvement
+                  (when set): a model that stops turns inactive, keeps its best tree and writes
+                  its last checkpoint; the loop ends when every model stopped or the budget is
+                  spent
+  checkpoints     orbax (`run.checkpoint`): what trains, the best tree and the data-iterator
+                  position, in the M = 1 program's layout whatever M (`program.Single.model_state`)
+  report          test accuracy, macro-F1, per-class F1, confusion matrix (`metrics.json`,
+                  `confusion.png`), `metrics.jsonl` (`run.metrics_log`)
+The compiled program under the loop is `program.Single` (M = 1) or `program.Batched`.
+
+Resume: a finished run is returned as is; each unfinished one restores its own latest
+checkpoint. When they stand at different steps the loop starts at the lowest one and the
+models that are ahead wait, inactive (carried bit-identically, no batch drawn, nothing logged or
+checkpointed), until the loop reaches their step — each model sees the very same sequence of
+steps as uninterrupted. A run directory holding another run is refused (`fingerprint`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +39,31 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from harjax import train
+from harjax import train, variants
 from harjax.data import pipeline
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import compute_stats
-from harjax.reporting.metrics import classification_metrics, steps_to_fraction
+from harjax.reporting.metrics import classification_metrics
 from harjax.run import budget
 from harjax.run import fingerprint as fingerprints
 from harjax.run.checkpoint import BackboneMismatchError, RunCheckpointer
 from harjax.run.compiled import StepCache
-from harjax.run.environment import environment, is_main_process
+from harjax.run.environment import is_main_process
 from harjax.run.metrics_log import MetricsLog
-from harjax.run.result import make_result, read_result, write_json, write_result
+from harjax.run.program import group_key, make_program
+from harjax.run.result import (
+    base_fields,
+    make_result,
+    neural_result,
+    read_result,
+    write_json,
+    write_result,
+)
 from harjax.run.validate import check_config
 from harjax.run.warm_start import InitTrainable, start_from
 from harjax.variants import assemble
-
-VARIANTS = (*assemble.NEURAL_VARIANTS, "classical")
 
 
 def eval_subset(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -52,64 +73,33 @@ def eval_subset(indices: np.ndarray, limit: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(indices, size=limit, replace=False))
 
 
-def _gather(x: jax.Array) -> np.ndarray:
-    if jax.process_count() > 1:
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(jax.device_get(x))
+@dataclasses.dataclass
+class _Member:
+    """One unfinished run of the loop: what it was given, and what its training holds."""
 
+    config: ml_collections.ConfigDict
+    directory: Path
+    data: DataBundle
+    train_indices: np.ndarray
+    tags: Mapping[str, Any] | None
+    init: InitTrainable | None
+    expected: dict[str, Any]
+    backbone: Any = None
+    stats: Any = None
+    assembled: Any = None
+    initial: Any = None  # the trainable tree it starts from
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    batches: Any = None
+    checkpointer: Any = None
+    log: Any = None
+    start: int = 0
+    val_idx: np.ndarray | None = None
+    base: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-def predict_indices(
-    eval_step, trainable, frozen, data: DataBundle, indices, stats, batch_size, mesh
-) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, predictions) for `indices`, padded batches masked out."""
-    labels, predictions = [], []
-    for batch in pipeline.eval_batches(
-        data.dataset,
-        indices,
-        batch_size=batch_size,
-        stats=stats,
-        label_key=data.label_key,
-        sharding=train.batch_sharding(mesh),
-    ):
-        out = eval_step(trainable, frozen, batch)
-        mask = _gather(batch["mask"]) > 0
-        labels.append(_gather(batch["label"])[mask])
-        predictions.append(_gather(out["prediction"])[mask])
-    if not labels:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(labels), np.concatenate(predictions)
-
-
-def class_coverage_warnings(data: DataBundle, train_indices: np.ndarray) -> list[str]:
-    """Classes a run cannot learn or is not scored on: missing from a part of the split.
-
-    A class absent from the training windows is never predicted correctly; one absent from
-    validation or test is left out of that part's macro-F1. Both skew a comparison silently,
-    so they are written with the result and shown in the sweep summary.
-    """
-    present = lambda indices: set(np.unique(data.targets(np.asarray(indices, np.int64))).tolist())
-    train_classes = present(train_indices)
-    in_subjects = present(data.split.train)
-    warnings = []
-    for part in ("val", "test"):
-        indices = getattr(data.split, part)
-        if not len(indices):
-            continue
-        part_classes = present(indices)
-        for index, name in enumerate(data.class_names):
-            if index in part_classes and index not in train_classes:
-                where = (
-                    "not in the training subjects"
-                    if index not in in_subjects
-                    else "not in this run's training windows"
-                )
-                warnings.append(f"class {name!r} is in the {part} subjects but {where}")
-            if index in in_subjects and index not in part_classes:
-                warnings.append(
-                    f"class {name!r} is in the training subjects but not in the {part} subjects "
-                    f"(left out of {part} macro-F1)"
-                )
-    return list(dict.fromkeys(warnings))
+    @property
+    def state_rng(self) -> jax.Array:
+        """The dropout key the run's train state starts from."""
+        return jax.random.key_data(jax.random.key(int(self.config.seed) + 1))
 
 
 def train_and_evaluate(
@@ -145,24 +135,63 @@ def train_and_evaluate(
     if finished is not None:
         return finished
     try:
-        steps = StepCache() if steps is None else steps
-        return _train(
-            config,
-            workdir,
-            data,
-            train_idx,
-            backbone,
-            progress,
-            tags,
-            init_trainable,
-            steps,
-            expected,
-        )
+        if not variants.get(config.model.variant).neural:
+            stats = run_stats(data, train_idx, init_trainable)
+            base = base_fields(config, data, train_idx, stats, init_trainable)
+            start_run(workdir, config, expected, stats)
+            return _train_classical(config, workdir, data, train_idx, base, tags)
+        member = _Member(config, workdir, data, train_idx, tags, init_trainable, expected, backbone)
+        return _train([member], StepCache() if steps is None else steps, progress)[0]
     except BaseException:
         # A run that failed before writing anything leaves no empty directory behind.
         if workdir.is_dir() and not any(workdir.iterdir()):
             workdir.rmdir()
         raise
+
+
+def train_group(
+    planned_runs: Sequence,
+    *,
+    backbones,
+    progress: bool = True,
+    overwrite: bool = False,
+    steps: StepCache | None = None,
+) -> list[dict[str, Any]]:
+    """Trains the `PlannedRun`s of one program together; returns their results in order.
+
+    `backbones` is a `BackboneCache` (or anything with `get(config)`); `steps` a shared
+    `StepCache`. All runs must have one `group_key` (ValueError otherwise). Each run writes
+    what it would write trained alone, in its own directory.
+    """
+    runs = list(planned_runs)
+    keys = {group_key(run) for run in runs}
+    if None in keys or len(keys) != 1:
+        labels = [run.label for run in runs]
+        raise ValueError(f"train_group: these runs cannot share one program: {labels}")
+    results: list[dict[str, Any] | None] = [None] * len(runs)
+    members, where = [], []
+    for index, run in enumerate(runs):
+        check_config(run.config)  # each run's one check, as in `train_and_evaluate`
+        expected, finished = open_run(
+            run.config, run.directory, run.data, run.train_indices, None, run.tags, overwrite
+        )
+        if finished is not None:
+            results[index] = finished
+            continue
+        backbone = backbones.get(run.config)
+        train_idx = np.asarray(
+            run.data.split.train if run.train_indices is None else run.train_indices, np.int64
+        )
+        member = _Member(
+            run.config, run.directory, run.data, train_idx, run.tags, None, expected, backbone
+        )
+        members.append(member)
+        where.append(index)
+    if members:
+        trained = _train(members, StepCache() if steps is None else steps, progress)
+        for index, result in zip(where, trained, strict=True):
+            results[index] = result
+    return results
 
 
 def open_run(config, workdir: Path, data, train_idx, init_trainable, tags, overwrite):
@@ -198,24 +227,27 @@ def run_stats(data, train_idx, init_trainable):
     return compute_stats(data.dataset, train_idx)
 
 
-def assemble_run(config, data, backbone, init_trainable, workdir):
-    """(assembled, initial trainable tree) of one neural run, seeded by `config.seed`."""
-    assembled = assemble.assemble(
+def _assemble(member: _Member) -> None:
+    """The member's model and initial trainable tree, seeded by `config.seed`."""
+    config, data = member.config, member.data
+    member.assembled = assemble.assemble(
         config,
         num_classes=len(data.class_names),
         num_channels=data.dataset.num_channels,
         rng=jax.random.key(int(config.seed)),
-        backbone=backbone,
+        backbone=member.backbone,
     )
-    if init_trainable is None:
-        return assembled, assembled.trainable
-    if init_trainable.backbone_hash != assembled.backbone_hash:
+    init = member.init
+    if init is None:
+        member.initial = member.assembled.trainable
+        return
+    if init.backbone_hash != member.assembled.backbone_hash:
         raise BackboneMismatchError(
-            f"{workdir}: init_trainable from {init_trainable.source or 'caller'} was trained "
-            f"on a backbone with hash {init_trainable.backbone_hash}, this run's backbone "
-            f"{assembled.backbone_spec!r} has hash {assembled.backbone_hash}"
+            f"{member.directory}: init_trainable from {init.source or 'caller'} was trained "
+            f"on a backbone with hash {init.backbone_hash}, this run's backbone "
+            f"{member.assembled.backbone_spec!r} has hash {member.assembled.backbone_hash}"
         )
-    return assembled, start_from(assembled.trainable, init_trainable)
+    member.initial = start_from(member.assembled.trainable, init)
 
 
 def initial_meta(assembled) -> dict[str, Any]:
@@ -228,49 +260,13 @@ def initial_meta(assembled) -> dict[str, Any]:
         "evals_since_improvement": 0,  # early stopping's count (`budget.early_stopping`)
         "stopped_step": None,  # the step it stopped early at
         "train_seconds": 0.0,
-        # The most models any compiled program trained this run with (`run.group` raises it;
-        # checkpointed, so a run resumed elsewhere keeps it): in bfloat16 that program's
-        # rounding shaped the run (docs/performance.md, Findings).
+        # The most models any compiled program trained this run with (checkpointed, so a run
+        # resumed in another program keeps it): in bfloat16 that program's rounding shaped the
+        # run (docs/performance.md, Findings).
         "models_in_program": 1,
         "backbone_spec": assembled.backbone_spec,
         "backbone_hash": assembled.backbone_hash,
     }
-
-
-def state_rng(config) -> jax.Array:
-    """The dropout key a run's train state starts from."""
-    return jax.random.key_data(jax.random.key(int(config.seed) + 1))
-
-
-def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
-    """The result record of a trained neural run (the sequential and the group loop)."""
-    counts = assembled.param_counts()
-    curve_steps = [s for s, _ in meta["curve"]]
-    curve_values = [v for _, v in meta["curve"]]
-    return make_result(
-        {
-            **base,
-            "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
-            "compute_dtype": assembled.compute_dtype,
-            "calibration": assembled.calibration_record(),
-            "test": test,
-            "accuracy": test["accuracy"],
-            "macro_f1": test["macro_f1"],
-            "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
-            "best_step": meta["best_step"],
-            # None without validation subjects: a sweep must not choose settings on -1.
-            "best_val_macro_f1": meta["best_score"] if meta["curve"] else None,
-            "steps_to_95": steps_to_fraction(curve_steps, curve_values, 0.95),
-            "trainable_params": counts["trainable"],
-            "total_params": counts["total"],
-            "trainable_fraction": counts["fraction"],
-            "train_seconds": meta["train_seconds"],
-            "num_steps": num_steps,
-            "stopped_step": meta.get("stopped_step"),
-            "models_in_program": int(meta.get("models_in_program", 1)),
-        },
-        tags,
-    )
 
 
 def final_step(meta, num_steps: int) -> int:
@@ -279,131 +275,143 @@ def final_step(meta, num_steps: int) -> int:
     return num_steps if stopped is None else int(stopped)
 
 
-def base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any]:
-    return {
-        "variant": config.model.variant,
-        "dataset": config.dataset,
-        "label_key": config.data.label_key,
-        "class_names": list(data.class_names),
-        "channel_names": list(data.dataset.channel_names),
-        "num_train_windows": len(train_idx) if int(config.train.num_steps) > 0 else 0,
-        "split": data.split.to_dict(),
-        "stats": stats.to_dict(),
-        "init_from": None if init_trainable is None else init_trainable.source,
-        "warnings": class_coverage_warnings(data, train_idx),
-        "environment": environment(),
-    }
-
-
-def _train(
-    config, workdir, data, train_idx, backbone, progress, tags, init_trainable, steps, expected
-):
-    variant = config.model.variant
-    class_names = data.class_names
-    stats = run_stats(data, train_idx, init_trainable)
-    if variant == "classical":
-        base = base_fields(config, data, train_idx, stats, init_trainable)
-        start_run(workdir, config, expected, stats)
-        return _train_classical(config, workdir, data, train_idx, base, tags)
-
-    run_config = budget.resolve(config, len(train_idx))  # the step budget and eval spacing
-    train_config = run_config.train
-    mesh = train.data_mesh()
-    assembled, initial = assemble_run(config, data, backbone, init_trainable, workdir)
-    compiled = steps.get(run_config, assembled, len(class_names), data.dataset.num_channels, mesh)
-    rep = train.replicated(mesh)
-    frozen = jax.device_put(assembled.frozen, rep)
-    state = train.create_train_state(state_rng(config), initial, compiled.optimizer)
-    # A copy: the step donates the state's buffers, which would otherwise delete `best` too.
-    best = jax.tree.map(jnp.copy, initial)
-    meta = initial_meta(assembled)
-    batches = pipeline.train_batches(
-        data.dataset,
-        train_idx,
-        batch_size=int(train_config.batch_size),
-        seed=int(config.seed),
-        stats=stats,
-        label_key=data.label_key,
-        sharding=train.batch_sharding(mesh),
-    )
-    checkpointer = RunCheckpointer(workdir)
-    start = checkpointer.latest_step() or 0
-    if start:  # restored (and shape-checked) before anything of this invocation is written
-        state, best, meta = checkpointer.restore(state, best, backbone_hash=assembled.backbone_hash)
-        batches.set_state(meta["iterator"])
-    base = base_fields(config, data, train_idx, stats, init_trainable)
-    start_run(workdir, config, expected, stats)
-    if is_main_process():
-        print(assembled.describe(), flush=True)
-    state = jax.device_put(state, rep)
-    log = MetricsLog(workdir, resume_step=start)
-    val_idx = eval_subset(data.split.val, int(train_config.max_eval_windows), int(config.seed))
-    num_steps, eval_every = int(train_config.num_steps), int(train_config.eval_every)
-    checkpoint_every, log_every = int(train_config.checkpoint_every), int(train_config.log_every)
-    eval_batch_size = int(train_config.eval_batch_size)
-
-    def validate(trainable) -> float:
-        labels, predictions = predict_indices(
-            compiled.eval_step, trainable, frozen, data, val_idx, stats, eval_batch_size, mesh
-        )
-        return classification_metrics(labels, predictions, class_names)["macro_f1"]
-
-    stopping = budget.early_stopping(train_config, [meta])
-    bar = tqdm(
-        range(start, final_step(meta, num_steps)),  # a run that stopped early does not resume
-        initial=start,
-        total=num_steps,
-        desc=f"{variant} {workdir.name}",
-        disable=not progress or not is_main_process(),
-        leave=False,
-    )
-    clock = time.perf_counter()
-    for step in bar:
-        state, metrics = compiled.train_step(state, frozen, next(batches))
-        done = step + 1
-        if done % log_every == 0 or done == num_steps:
-            scalars = jax.device_get(metrics)
-            log.write(done, "train", scalars)
-            bar.set_postfix(loss=f"{float(scalars['loss']):.3f}")
-        stopped = False
-        if len(val_idx) and (done % eval_every == 0 or done == num_steps):
-            score = validate(state.params)
-            log.write(done, "val", {"macro_f1": score})
-            improved, newly = budget.record_evaluation(stopping, [meta], done, [score], [True])
-            if improved[0]:
-                best = jax.tree.map(jnp.copy, state.params)
-            stopped = bool(newly[0])
-        if done % checkpoint_every == 0 or done == num_steps or stopped:
-            meta["train_seconds"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            meta["iterator"] = batches.get_state()
-            checkpointer.save(done, state, best, meta)
-        if stopped:
-            break
-    bar.close()
-    checkpointer.close()
-    if not len(val_idx):  # no validation subjects: the last state is the result
-        best = state.params
-    labels, predictions = predict_indices(
-        compiled.eval_step, best, frozen, data, data.split.test, stats, eval_batch_size, mesh
-    )
-    test = classification_metrics(labels, predictions, class_names)
-    log.write(
-        final_step(meta, num_steps),
-        "test",
-        {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
-    )
-    log.close()
-    result = neural_result(base, assembled, test, meta, num_steps, tags)
-    return write_result(workdir, result)
-
-
 def start_run(workdir: Path, config, expected, stats) -> None:
     """The run's first writes, after every check passed: fingerprint, config, statistics."""
     fingerprints.record(workdir, expected)
     write_json(workdir / "config.json", config.to_dict())
     if is_main_process():
         stats.save(workdir / "stats.json")
+
+
+def _prepare(members: list[_Member], program, train_config, progress: bool):
+    """(stacked state, stacked best) after every member restored its latest checkpoint; each
+    member's first writes (fingerprint, config, statistics) happen after its restore."""
+    states = program.initial_states(members)
+    # Copies: the step donates the state's buffers, which would otherwise delete `best` too.
+    bests = [jax.tree.map(jnp.copy, m.initial) for m in members]
+    for i, m in enumerate(members):
+        config, data = m.config, m.data
+        m.meta = initial_meta(m.assembled)
+        m.batches = pipeline.train_batches(
+            data.dataset,
+            m.train_indices,
+            batch_size=int(train_config.batch_size),
+            seed=int(config.seed),
+            stats=m.stats,
+            label_key=data.label_key,
+            sharding=program.batch_sharding(),
+        )
+        m.checkpointer = RunCheckpointer(m.directory)
+        m.start = m.checkpointer.latest_step() or 0
+        if m.start:  # restored (and shape-checked) before anything of this invocation is written
+            states[i], bests[i], m.meta = m.checkpointer.restore(
+                states[i], bests[i], backbone_hash=m.assembled.backbone_hash
+            )
+            m.batches.set_state(m.meta["iterator"])
+        m.meta["models_in_program"] = max(int(m.meta.get("models_in_program", 1)), len(members))
+        m.base = base_fields(config, data, m.train_indices, m.stats, m.init)
+        start_run(m.directory, config, m.expected, m.stats)
+        if progress and is_main_process():
+            print(m.assembled.describe(), flush=True)
+        m.log = MetricsLog(m.directory, resume_step=m.start)
+        m.val_idx = eval_subset(
+            data.split.val, int(train_config.max_eval_windows), int(config.seed)
+        )
+    return program.stack(states), program.stack(bests)
+
+
+def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dict[str, Any]]:
+    """The loop over M >= 1 members of one program (see the module docstring)."""
+    first = members[0]
+    run_config = budget.resolve(first.config, len(first.train_indices))  # as every other's
+    train_config = run_config.train
+    mesh = train.data_mesh()
+    for m in members:
+        m.stats = run_stats(m.data, m.train_indices, m.init)
+        _assemble(m)
+    program = make_program(run_config, members, steps, mesh)
+    state, best = _prepare(members, program, train_config, progress)
+    num_steps, eval_every = int(train_config.num_steps), int(train_config.eval_every)
+    checkpoint_every, log_every = int(train_config.checkpoint_every), int(train_config.log_every)
+    eval_batch_size = int(train_config.eval_batch_size)
+    validating = any(len(m.val_idx) for m in members)
+    metas = [m.meta for m in members]
+    stopping = budget.early_stopping(train_config, metas)
+    # Models that stopped early before a kill resume stopped; the others from their step.
+    starts = np.asarray([m.start for m in members])
+    start = min(
+        (m.start for m, on in zip(members, stopping.active, strict=True) if on), default=num_steps
+    )
+    name = f"group of {len(members)}" if len(members) > 1 else first.directory.name
+    bar = tqdm(
+        range(start, num_steps),
+        initial=start,
+        total=num_steps,
+        desc=f"{run_config.model.variant} {name}",
+        disable=not progress or not is_main_process(),
+        leave=False,
+    )
+    clock = time.perf_counter()
+    for step in bar:
+        if stopping.all_stopped:
+            break
+        active = (step >= starts) & stopping.active
+        if not active.any():  # the ones that stopped wait for none: skip to the next resumed
+            continue
+        drawn = [next(m.batches) if on else None for m, on in zip(members, active, strict=True)]
+        state, metrics = program.step(state, drawn, active)
+        done = step + 1
+        actives = [(i, m) for i, m in enumerate(members) if active[i]]
+        if done % log_every == 0 or done == num_steps:
+            scalars = program.host_metrics(metrics)
+            for i, m in actives:
+                m.log.write(done, "train", {key: value[i] for key, value in scalars.items()})
+            bar.set_postfix(loss=f"{float(np.mean(scalars['loss'])):.3f}")
+        newly = np.zeros(len(members), bool)
+        if validating and (done % eval_every == 0 or done == num_steps):
+            scored = program.predict(
+                state.params, members, [m.val_idx for m in members], eval_batch_size
+            )
+            scores = np.zeros(len(members))
+            for i, m in actives:
+                labels, predictions = scored[i]
+                scores[i] = classification_metrics(labels, predictions, m.data.class_names)[
+                    "macro_f1"
+                ]
+                m.log.write(done, "val", {"macro_f1": float(scores[i])})
+            improved, newly = budget.record_evaluation(stopping, metas, done, scores, active)
+            best = program.keep_best(best, state.params, improved)
+        regular = done % checkpoint_every == 0 or done == num_steps
+        if regular or newly.any():
+            # The program's wall time is shared equally by the models that trained in it.
+            share = (time.perf_counter() - clock) / len(actives)
+            clock = time.perf_counter()
+            for i, m in actives:
+                m.meta["train_seconds"] += share
+                if not (regular or newly[i]):
+                    continue
+                m.meta["iterator"] = m.batches.get_state()
+                m.checkpointer.save(
+                    done, program.model_state(state, i), program.model_state(best, i), m.meta
+                )
+    bar.close()
+    for m in members:
+        m.checkpointer.close()
+    if not validating:  # no validation subjects: the last state is the result
+        best = state.params
+    tested = program.predict(best, members, [m.data.split.test for m in members], eval_batch_size)
+    results = []
+    for m, (labels, predictions) in zip(members, tested, strict=True):
+        test = classification_metrics(labels, predictions, m.data.class_names)
+        m.log.write(
+            final_step(m.meta, num_steps),
+            "test",
+            {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]},
+        )
+        m.log.close()
+        result = neural_result(m.base, m.assembled, test, m.meta, num_steps, m.tags)
+        results.append(write_result(m.directory, result))
+    return results
 
 
 def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harjax.run.environment import is_main_process
+from harjax.data.bundle import DataBundle
+from harjax.reporting.metrics import steps_to_fraction
+from harjax.run.environment import environment, is_main_process
 
 RESULT_FILE = "metrics.json"
 RESULT_KEYS = (
@@ -99,3 +101,83 @@ def write_result(workdir: Path, result: dict[str, Any]) -> dict[str, Any]:
         )
     write_json(workdir / RESULT_FILE, result)
     return result
+
+
+def class_coverage_warnings(data: DataBundle, train_indices: np.ndarray) -> list[str]:
+    """Classes a run cannot learn or is not scored on: missing from a part of the split.
+
+    A class absent from the training windows is never predicted correctly; one absent from
+    validation or test is left out of that part's macro-F1. Both skew a comparison silently,
+    so they are written with the result and shown in the sweep summary.
+    """
+    present = lambda indices: set(np.unique(data.targets(np.asarray(indices, np.int64))).tolist())
+    train_classes = present(train_indices)
+    in_subjects = present(data.split.train)
+    warnings = []
+    for part in ("val", "test"):
+        indices = getattr(data.split, part)
+        if not len(indices):
+            continue
+        part_classes = present(indices)
+        for index, name in enumerate(data.class_names):
+            if index in part_classes and index not in train_classes:
+                where = (
+                    "not in the training subjects"
+                    if index not in in_subjects
+                    else "not in this run's training windows"
+                )
+                warnings.append(f"class {name!r} is in the {part} subjects but {where}")
+            if index in in_subjects and index not in part_classes:
+                warnings.append(
+                    f"class {name!r} is in the training subjects but not in the {part} subjects "
+                    f"(left out of {part} macro-F1)"
+                )
+    return list(dict.fromkeys(warnings))
+
+
+def base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any]:
+    """The fields every variant's result has before it trains (what it was given)."""
+    return {
+        "variant": config.model.variant,
+        "dataset": config.dataset,
+        "label_key": config.data.label_key,
+        "class_names": list(data.class_names),
+        "channel_names": list(data.dataset.channel_names),
+        "num_train_windows": len(train_idx) if int(config.train.num_steps) > 0 else 0,
+        "split": data.split.to_dict(),
+        "stats": stats.to_dict(),
+        "init_from": None if init_trainable is None else init_trainable.source,
+        "warnings": class_coverage_warnings(data, train_idx),
+        "environment": environment(),
+    }
+
+
+def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
+    """The result record of a trained neural run ."""
+    counts = assembled.param_counts()
+    curve_steps = [s for s, _ in meta["curve"]]
+    curve_values = [v for _, v in meta["curve"]]
+    return make_result(
+        {
+            **base,
+            "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
+            "compute_dtype": assembled.compute_dtype,
+            "calibration": assembled.calibration_record(),
+            "test": test,
+            "accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
+            "best_step": meta["best_step"],
+            # None without validation subjects: a sweep must not choose settings on -1.
+            "best_val_macro_f1": meta["best_score"] if meta["curve"] else None,
+            "steps_to_95": steps_to_fraction(curve_steps, curve_values, 0.95),
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "trainable_fraction": counts["fraction"],
+            "train_seconds": meta["train_seconds"],
+            "num_steps": num_steps,
+            "stopped_step": meta.get("stopped_step"),
+            "models_in_program": int(meta.get("models_in_program", 1)),
+        },
+        tags,
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 import ml_collections
 
+from harjax import variants
 from harjax.models.projection import NORMS
 
 
@@ -88,7 +89,7 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "backbone.num_layers": _at_least(0),
     "backbone.dtype": _one_of("auto", "float32", "bfloat16", "float16"),
     "backbone.param_dtype": _one_of("float32", "bfloat16", "float16"),
-    "model.variant": _one_of("pretrained", "random", "shuffled", "none", "scratch", "classical"),
+    "model.variant": _one_of(*variants.NAMES),
     "model.random_weights": _one_of("matched", "init"),
     "model.readout_layers": _integers,
     "model.final_norm": _boolean,
@@ -198,19 +199,12 @@ def problems(config: ml_collections.ConfigDict, *, zero_steps: bool = False) -> 
                 f"config.train.min_steps {value.min_steps} must be <= config.train.num_steps "
                 f"{value.num_steps} (the largest budget)"
             )
-    if not found and config.model.variant == "scratch":
-        if int(config.scratch.hidden_size) % int(config.scratch.num_heads):
-            found.append(
-                f"config.scratch.hidden_size {config.scratch.hidden_size} is not divisible by "
-                f"config.scratch.num_heads {config.scratch.num_heads}"
-            )
-    if (
-        not found
-        and config.model.variant == "shuffled"
-        and config.model.random_weights != "matched"
-    ):
-        found.append("config.model.variant 'shuffled' needs config.model.random_weights 'matched'")
-    if config.model.variant in ("pretrained", "random", "shuffled"):
+    variant = variants.VARIANTS.get(str(config.model.variant))  # unknown: reported above
+    if variant is None:
+        return found
+    if not found:  # the variant's own checks read fields checked above
+        found += variant.checks(config)
+    if variant.loads_backbone:
         problem = _backbone_problem(str(config.backbone.spec))
         if problem:
             found.append(f"config.backbone.spec: {problem}")

@@ -17,12 +17,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from harjax import variants
 from harjax.data.normalization import Stats
 from harjax.run.checkpoint import RunCheckpointer
 from harjax.run.result import read_result
 from harjax.tree import flatten_params, unflatten_params
 from harjax.variants import assemble
-from harjax.variants.controls import CONTROL_VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +95,7 @@ def trainable_template(config, *, num_classes: int, num_channels: int, backbone=
     Built under `jax.eval_shape`, so a pretrained backbone is not copied and nothing random is
     drawn; the hash comes from `assemble` itself, so there is one rule for it.
     """
-    if config.model.variant in CONTROL_VARIANTS:
+    if variants.get(config.model.variant).control is not None:
         # A control backbone's hash is over its drawn values, which eval_shape cannot see.
         raise ValueError(
             f"trainable_template: a {config.model.variant!r} backbone has no hash without its "

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from harjax import variants
 from harjax.data.bundle import DataBundle
 from harjax.data.sampling import ALL
 from harjax.run import fingerprint as fingerprints
@@ -28,11 +29,10 @@ from harjax.run import lock
 from harjax.run.code_version import mixed_code_lines
 from harjax.run.compiled import StepCache
 from harjax.run.environment import describe, is_main_process
-from harjax.run.group import group_key, train_group
-from harjax.run.loop import train_and_evaluate
+from harjax.run.loop import train_and_evaluate, train_group
+from harjax.run.program import group_key
 from harjax.run.result import RESULT_FILE, read_result, write_json
 from harjax.run.warm_start import InitTrainable
-from harjax.variants.assemble import BACKBONE_VARIANTS
 
 
 def slug(text: str) -> str:
@@ -66,26 +66,14 @@ class BackboneCache:
     """Each distinct (spec, layers kept, storage dtype) loaded once for a whole sweep."""
 
     def __init__(self):
-        self._loaded: dict[tuple, Any] = {}
-
-    @staticmethod
-    def key(config: ml_collections.ConfigDict) -> tuple:
-        backbone = config.backbone
-        return (backbone.spec, int(backbone.num_layers or 0), backbone.param_dtype)
+        self._loaded: dict[variants.BackboneSource, Any] = {}
 
     def get(self, config: ml_collections.ConfigDict):
         """The frozen backbone `config` needs, or None for variants without one."""
-        if config.model.variant not in BACKBONE_VARIANTS:  # pretrained and its controls
-            return None
-        key = self.key(config)
-        if key not in self._loaded:
-            from harjax.variants.assemble import dtype_from_name
-            from harjax.weights import load_backbone
-
-            self._loaded[key] = load_backbone(
-                key[0], num_layers=key[1] or None, dtype=dtype_from_name(key[2])
-            )
-        return self._loaded[key]
+        source = variants.backbone_source(config)
+        if source is not None and source not in self._loaded:
+            self._loaded[source] = variants.load_backbone(source)
+        return None if source is None else self._loaded[source]
 
 
 @dataclasses.dataclass

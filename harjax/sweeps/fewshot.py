@@ -34,16 +34,16 @@ from typing import Any
 
 import ml_collections
 
+from harjax import variants
 from harjax.data import sampling
 from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
-from harjax.run.loop import VARIANTS
 from harjax.run.validate import ConfigError, problems
 from harjax.sweeps import core, protocol
 
-BASE_VARIANTS = VARIANTS
-# The method first, then its ablations, then the baselines it has to beat.
-DEFAULT_VARIANT_ORDER = ("pretrained", "random", "shuffled", "none", "scratch", "classical")
+BASE_VARIANTS = variants.NAMES
+# The method first, then its ablations, then the baselines it has to beat (the table's order).
+DEFAULT_VARIANT_ORDER = variants.NAMES
 COLUMNS = (
     "variant",
     "shots",

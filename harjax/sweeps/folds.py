@@ -19,16 +19,17 @@ from typing import Any
 import ml_collections
 import numpy as np
 
+from harjax import variants
 from harjax.data import splits
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.concat import concat_datasets
 from harjax.data.labels import COMMON_LABELS
 from harjax.sweeps.core import slug
 
-# Variants whose trainable tree can move between datasets on one fixed frozen backbone. `random`
-# draws its frozen weights from the run seed, so seeds would not share a backbone; `classical`
-# has no trainable tree.
-TRANSFER_VARIANTS = ("pretrained", "none", "scratch")
+# Variants whose trainable tree can move between datasets on one fixed frozen backbone
+# (`Variant.transferable`): `random` draws its frozen weights from the run seed, so seeds would
+# not share a backbone; `classical` has no trainable tree.
+TRANSFER_VARIANTS = variants.TRANSFER_VARIANTS
 
 
 @dataclasses.dataclass(frozen=True)

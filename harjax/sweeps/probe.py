@@ -33,13 +33,12 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from harjax import lora
-from harjax.reporting import tables
+from harjax import lora, variants
+from harjax.reporting import plots, tables
 from harjax.reporting.metrics import classification_metrics
-from harjax.variants import assemble, controls
+from harjax.variants import BACKBONE_VARIANTS, assemble, build
 
 PROJECTION_ONLY = "projection-only"
-BACKBONE_VARIANTS = ("pretrained", *controls.CONTROL_VARIANTS)
 COLUMNS = (
     "variant",
     "layer",
@@ -60,12 +59,12 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
         return ["config has no 'probe' section; start from configs/probe.py"]
     probe = config.probe
     found = []
-    variants = tuple(probe.variants)
-    unknown = [v for v in variants if v not in BACKBONE_VARIANTS]
-    if not variants or unknown or len(set(variants)) != len(variants):
+    names = tuple(probe.variants)
+    unknown = [name for name in names if name not in BACKBONE_VARIANTS]
+    if not names or unknown or len(set(names)) != len(names):
         found.append(
             f"config.probe.variants must be distinct names from {BACKBONE_VARIANTS}, found "
-            f"{variants!r}"
+            f"{names!r}"
         )
     grid = tuple(probe.c_grid)
     if not grid or not all(
@@ -77,8 +76,10 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
         value = probe[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             found.append(f"config.probe.{key} must be an integer >= 1, found {value!r}")
-    if "shuffled" in variants and config.model.random_weights != "matched":
-        found.append("config.probe.variants 'shuffled' needs config.model.random_weights 'matched'")
+    for name in (n for n in dict.fromkeys(names) if n in BACKBONE_VARIANTS):  # their checks
+        found += [
+            f"config.probe.variants {name!r}: {line}" for line in variants.get(name).checks(config)
+        ]
     if config.model.pooling not in ("mean", "last"):
         found.append(
             f"config.model.pooling must be 'mean' or 'last', found {config.model.pooling!r}"
@@ -267,26 +268,18 @@ def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> st
 
 def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> None:
     """Test macro-F1 vs layer, one line per variant; projection-only a dashed horizontal line."""
-    from harjax.reporting.plots import _colours, _figure, _save
-
-    variants = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
-    colours = _colours(variants)
-    figure = _figure()
-    axes = figure.add_subplot()
-    for variant in variants:
-        points = [(r["layer"], r["test_macro_f1"]) for r in rows if r["variant"] == variant]
-        axes.plot(*zip(*points), marker="o", color=colours[variant], label=variant)
-    for row in rows:
-        if row["layer"] is None:
-            axes.axhline(row["test_macro_f1"], color="grey", linestyle="--", label=row["variant"])
-    layers = sorted({r["layer"] for r in rows if r["layer"] is not None})
-    axes.set_xticks(layers)
-    axes.set_xlabel("backbone layer (0-based)")
-    axes.set_ylabel("test macro-F1 (C chosen on validation)")
-    axes.set_title(title, fontsize=9)
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8)
-    _save(figure, path)
+    names = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
+    plots.plot_lines(
+        {
+            name: [(r["layer"], r["test_macro_f1"]) for r in rows if r["variant"] == name]
+            for name in names
+        },
+        path,
+        xlabel="backbone layer (0-based)",
+        ylabel="test macro-F1 (C chosen on validation)",
+        title=title,
+        levels={r["variant"]: r["test_macro_f1"] for r in rows if r["layer"] is None},
+    )
 
 
 # ------------------------------------------------------------------------------------- run
@@ -308,12 +301,8 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
         if len(getattr(split, name)) == 0:
             raise ValueError(f"probe: the {name} split of {config.dataset!r} has no windows")
     if backbone is None:
-        from harjax.weights import load_backbone
-
-        backbone = load_backbone(
-            config.backbone.spec,
-            num_layers=config.backbone.num_layers or None,
-            dtype=assemble.dtype_from_name(config.backbone.param_dtype),
+        backbone = variants.load_backbone(
+            variants.backbone_source(_feature_config(config, "pretrained"))
         )
     stats = compute_stats(bundle.dataset, split.train)
     models = _models(config, bundle, backbone)
@@ -339,7 +328,7 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
             layer_name = None if name == PROJECTION_ONLY else layer
             rows.append({"variant": name, "layer": layer_name, **scores})
     tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
-    dtype = assemble.resolve_compute_dtype(str(config.backbone.dtype))["name"]
+    dtype = build.resolve_compute_dtype(str(config.backbone.dtype))["name"]
     readout = (
         f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "
         f"skip first token {bool(config.model.skip_first_token)}"

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from harjax import variants
 from harjax.reporting import stats, tables
 
 REFERENCE = "pretrained"
@@ -27,7 +28,7 @@ REFERENCE = "pretrained"
 
 def settings(base_variant: str, learning_rates: Sequence[float], trees: Sequence[int]):
     """The (config section, field, value) settings a variant is tried with."""
-    if base_variant == "classical":
+    if not variants.get(base_variant).neural:  # classical: its forest size
         return [("classical", "num_trees", int(n)) for n in trees]
     return [("optim", "learning_rate", float(lr)) for lr in learning_rates]
 

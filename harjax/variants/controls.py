@@ -1,6 +1,7 @@
 """Control backbones for the pretrained-vs-not comparison: same tensors' statistics, no learning.
 
-Two controls, each a pure function of the pretrained tree and a seed:
+Two controls (the `random` and `shuffled` entries of `harjax.variants.VARIANTS`), each a pure
+function of the pretrained tree and a seed:
 
   random    every tensor redrawn i.i.d. normal with *that tensor's own* mean and std. The
             architecture's default init (std 0.02, norm weights 1) makes a near-identity network
@@ -24,7 +25,6 @@ import jax.numpy as jnp
 from harjax.tree import flatten_params, unflatten_params
 
 Params = dict[str, Any]
-CONTROL_VARIANTS = ("random", "shuffled")
 
 
 def _per_tensor(params: Params, rng: jax.Array, transform) -> Params:
@@ -56,12 +56,3 @@ def random_like(params: Params, rng: jax.Array) -> Params:
 def shuffled_like(params: Params, rng: jax.Array) -> Params:
     """Each tensor's entries randomly permuted within the tensor (same values, same shape)."""
     return _per_tensor(params, rng, _shuffle)
-
-
-def control_backbone(variant: str, params: Params, rng: jax.Array) -> Params:
-    """The frozen tree of control `variant` ('random' | 'shuffled') built from `params`."""
-    if variant == "random":
-        return random_like(params, rng)
-    if variant == "shuffled":
-        return shuffled_like(params, rng)
-    raise ValueError(f"control variant must be one of {CONTROL_VARIANTS}, got {variant!r}")

@@ -3,9 +3,10 @@
 import shutil
 
 import ml_collections
+import numpy as np
 import pytest
 
-from harjax.run import budget, group, loop
+from harjax.run import budget, loop, program
 from harjax.run.validate import problems
 from harjax.sweeps import core
 from tests.run.test_group import _assert_close, _planned, _sequential
@@ -113,7 +114,7 @@ STOPPING = [(0, FLAT, 5, "pretrained"), (1, 5e-3, "all", "pretrained"), (2, 2e-3
 
 def test_group_and_sequential_agree_on_early_stopping(tmp_path, data, tiny_llama_dir):  # noqa: F811
     runs = _planned_stopping(tmp_path, data, tiny_llama_dir, "group", STOPPING)
-    grouped = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    grouped = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     alone = _sequential(_planned_stopping(tmp_path, data, tiny_llama_dir, "seq", STOPPING))
     _assert_close(grouped, alone)
     assert [r["stopped_step"] for r in grouped] == [r["stopped_step"] for r in alone]
@@ -142,18 +143,18 @@ def test_resume_with_early_stopping_equals_uninterrupted(tmp_path, data, tiny_ll
 
 
 def test_killed_group_with_early_stopping_resumes_exactly(tmp_path, data, tiny_llama_dir):  # noqa: F811
-    full = group.train_group(
+    full = loop.train_group(
         _planned_stopping(tmp_path, data, tiny_llama_dir, "full", STOPPING),
         backbones=core.BackboneCache(),
         progress=False,
     )
     runs = _planned_stopping(tmp_path, data, tiny_llama_dir, "part", STOPPING)
-    group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     for run in runs:  # every run loses its result and its last checkpoint
         (run.directory / "metrics.json").unlink()
         last = max(int(p.name) for p in (run.directory / "checkpoints").iterdir())
         shutil.rmtree(run.directory / "checkpoints" / str(last))
-    resumed = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    resumed = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     _assert_close(resumed, full)
     assert [r["stopped_step"] for r in resumed] == [r["stopped_step"] for r in full]
 
@@ -169,11 +170,11 @@ def test_epochs_budget_in_both_loops_and_groups_split_by_budget(tmp_path, data, 
         return runs
 
     runs = planned("group")
-    keys = [group.group_key(run) for run in runs]
+    keys = [program.group_key(run) for run in runs]
     assert keys[0] == keys[1] != keys[2]  # 2-shot and 5-shot runs have other budgets
     windows = len(runs[0].train_indices)
     want = budget.resolved_num_steps(runs[0].config.train, windows)
-    grouped = group.train_group(runs[:2], backbones=core.BackboneCache(), progress=False)
+    grouped = loop.train_group(runs[:2], backbones=core.BackboneCache(), progress=False)
     alone = _sequential(planned("seq")[:2])
     _assert_close(grouped, alone)
     assert [r["num_steps"] for r in grouped + alone] == [want] * 4
@@ -191,8 +192,8 @@ def test_group_equals_sequential_with_lora_learning_rate(tmp_path, data, tiny_ll
         return runs
 
     runs = planned("group", 2e-2)
-    assert group.group_key(runs[0]) != group.group_key(planned("other", 1e-2)[0])
-    grouped = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    assert program.group_key(runs[0]) != program.group_key(planned("other", 1e-2)[0])
+    grouped = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     _assert_close(grouped, _sequential(planned("seq", 2e-2)))
 
 
@@ -207,3 +208,19 @@ def test_new_fields_off_keep_fingerprints(tmp_path, data, tiny_llama_dir):  # no
     assert (
         fingerprint.fingerprint(config, data, data.split.train)["config"]["train"]["patience"] == 3
     )
+
+
+def test_early_stopping_patience_min_steps_ties_and_best():
+    stopping = budget.EarlyStopping.create(3, patience=[2, 2, 0], min_steps=[0, 40, 0])
+    np.testing.assert_array_equal(stopping.update(10, [0.5, 0.5, 0.5]), [True, True, True])
+    np.testing.assert_array_equal(stopping.update(20, [0.5, 0.4, 0.1]), [False] * 3)  # a tie
+    np.testing.assert_array_equal(stopping.evals_since_improvement, [1, 1, 1])
+    stopping.update(30, [0.4, 0.4, 0.2])
+    np.testing.assert_array_equal(stopping.stopped, [True, False, False])  # 1: before min_steps
+    improved = stopping.update(40, [0.9, 0.3, 0.2])  # a stopped model's score is ignored
+    np.testing.assert_array_equal(improved, [False, False, False])
+    np.testing.assert_array_equal(stopping.stopped, [True, True, False])  # 2: patience 0
+    np.testing.assert_array_equal(stopping.best_score, [0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(stopping.best_step, [10, 10, 10])
+    assert stopping.update(50, [1.0, 1.0, 0.6]).tolist() == [False, False, True]
+    assert stopping.best_step.tolist() == [10, 10, 50] and not stopping.all_stopped

@@ -6,7 +6,7 @@ import numpy as np
 
 from harjax.data.bundle import DataBundle
 from harjax.data.splits import Split
-from harjax.run.loop import class_coverage_warnings
+from harjax.run.result import class_coverage_warnings
 
 
 def _bundle(train_labels, val_labels, test_labels):

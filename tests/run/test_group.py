@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from harjax.data import sampling
-from harjax.run import group, loop
+from harjax.run import loop
 from harjax.sweeps import core
 from tests.run.test_loop import _config, data, env  # noqa: F401  (fixtures)
 
@@ -64,7 +64,7 @@ SETTINGS = [(0, 2e-3, 5, "pretrained"), (1, 5e-3, "all", "pretrained"), (2, 1e-3
 def test_group_equals_sequential_loop_per_model(tmp_path, data, tiny_llama_dir):  # noqa: F811
     runs = _planned(tmp_path, data, tiny_llama_dir, "group", SETTINGS)
     backbones = core.BackboneCache()
-    batched_results = group.train_group(runs, backbones=backbones, progress=False)
+    batched_results = loop.train_group(runs, backbones=backbones, progress=False)
     sequential = _sequential(_planned(tmp_path, data, tiny_llama_dir, "seq", SETTINGS))
     _assert_close(batched_results, sequential)
     assert [r["models_in_program"] for r in batched_results] == [3, 3, 3]
@@ -81,13 +81,13 @@ def test_group_equals_sequential_loop_per_model(tmp_path, data, tiny_llama_dir):
             assert (run.directory / name).exists(), name
         assert sorted(p.name for p in (run.directory / "checkpoints").iterdir()) == ["4", "8"]
     # A group only reads finished runs back.
-    again = group.train_group(runs, backbones=backbones, progress=False)
+    again = loop.train_group(runs, backbones=backbones, progress=False)
     assert again == batched_results
 
 
 def test_per_model_learning_rates_are_used(tmp_path, data, tiny_llama_dir):  # noqa: F811
     same = [(0, 1e-3, 5, "pretrained"), (0, 3e-2, 5, "pretrained")]
-    first, second = group.train_group(
+    first, second = loop.train_group(
         _planned(tmp_path, data, tiny_llama_dir, "lr", same),
         backbones=core.BackboneCache(),
         progress=False,
@@ -100,13 +100,13 @@ def test_per_model_learning_rates_are_used(tmp_path, data, tiny_llama_dir):  # n
 
 def test_killed_group_resumes_each_run_from_its_own_checkpoint(tmp_path, data, tiny_llama_dir):  # noqa: F811
     settings = SETTINGS[:2] + [(3, 2e-3, 5, "pretrained")]
-    full = group.train_group(
+    full = loop.train_group(
         _planned(tmp_path, data, tiny_llama_dir, "full", settings, steps=12),
         backbones=core.BackboneCache(),
         progress=False,
     )
     runs = _planned(tmp_path, data, tiny_llama_dir, "part", settings, steps=12)
-    group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     # Run 0 finished; run 1 killed after its step-8 checkpoint; run 2 after step 4.
     (runs[1].directory / "metrics.json").unlink()
     shutil.rmtree(runs[1].directory / "checkpoints" / "12")
@@ -114,7 +114,7 @@ def test_killed_group_resumes_each_run_from_its_own_checkpoint(tmp_path, data, t
     shutil.rmtree(runs[2].directory / "checkpoints" / "12")
     shutil.rmtree(runs[2].directory / "checkpoints" / "8")
     finished = (runs[0].directory / "metrics.json").stat().st_mtime_ns
-    resumed = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    resumed = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     assert (runs[0].directory / "metrics.json").stat().st_mtime_ns == finished
     _assert_close(resumed, full)
 
@@ -122,7 +122,7 @@ def test_killed_group_resumes_each_run_from_its_own_checkpoint(tmp_path, data, t
 def test_group_checkpoints_resume_in_the_sequential_loop(tmp_path, data, tiny_llama_dir):  # noqa: F811
     settings = SETTINGS[:2]
     runs = _planned(tmp_path, data, tiny_llama_dir, "mixed", settings, steps=12)
-    full = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    full = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     for run in runs:
         (run.directory / "metrics.json").unlink()
         shutil.rmtree(run.directory / "checkpoints" / "12")
@@ -156,7 +156,7 @@ def test_auto_dtype_is_resolved_and_recorded(tmp_path, data, tiny_llama_dir):  #
     runs = _planned(tmp_path, data, tiny_llama_dir, "auto", SETTINGS[:2], steps=4)
     for run in runs:
         run.config.backbone.dtype = "auto"
-    results = group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    results = loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     name, reason = precision.resolve_compute_dtype("auto")
     for result in results:
         assert result["compute_dtype"] == {"name": name, "reason": reason}
@@ -169,13 +169,13 @@ def test_results_md_says_when_bfloat16_runs_shared_a_program(tmp_path, data, tin
     runs = _planned(tmp_path, data, tiny_llama_dir, "bf16", SETTINGS[:2], steps=4)
     for run in runs:
         run.config.backbone.dtype = "bfloat16"
-    group.train_group(runs, backbones=core.BackboneCache(), progress=False)
+    loop.train_group(runs, backbones=core.BackboneCache(), progress=False)
     lines = core.precision_lines(runs)
     assert len(lines) == 2 and lines[0].startswith("Note: 2 runs (e.g. run0) trained in bfloat16")
     assert "--config.backbone.dtype float32" in lines[0]
     # float32 in a program, or bfloat16 alone: reproducible run by run, no note.
     f32 = _planned(tmp_path, data, tiny_llama_dir, "f32", SETTINGS[:2], steps=4)
-    group.train_group(f32, backbones=core.BackboneCache(), progress=False)
+    loop.train_group(f32, backbones=core.BackboneCache(), progress=False)
     alone = _planned(tmp_path, data, tiny_llama_dir, "alone", SETTINGS[:1], steps=4)
     alone[0].config.backbone.dtype = "bfloat16"
     _sequential(alone)

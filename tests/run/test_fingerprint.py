@@ -89,3 +89,60 @@ def test_a_failed_run_leaves_no_empty_directory(tmp_path, data, tiny_llama_dir):
     with pytest.raises(ValueError, match="missing.gguf does not exist"):
         loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_backbone_changed_in_place_is_another_run(tmp_path, data, tiny_llama_dir):
+    """Same path, same size, same mtime: the content hash still tells the runs apart."""
+    import os
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    backbone = shutil.copytree(tiny_llama_dir, tmp_path / "backbone")
+    config = _config(backbone, steps=4)
+    before = fingerprint.fingerprint(config, data, data.split.train)
+    (tmp_path / "r").mkdir()
+    fingerprint.record(tmp_path / "r", before)  # as a run that started on the old weights
+    path = backbone / "model.safetensors"
+    stat = path.stat()
+    tensors = load_file(path)
+    name = next(name for name in sorted(tensors) if "layers.0.self_attn.q_proj" in name)
+    tensors[name] = tensors[name] * 2
+    save_file(tensors, path, metadata={"format": "pt"})
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size
+    after = fingerprint.fingerprint(config, data, data.split.train)
+    with pytest.raises(fingerprint.StaleRunError, match="backbone_content"):
+        fingerprint.check(tmp_path / "r", after)
+    from harjax.weights import load_backbone
+
+    assert after["backbone_content"] == load_backbone(backbone, num_layers=1).content_hash
+
+
+def test_a_record_from_before_content_hashes_still_matches(tmp_path, data, tiny_llama_dir):
+    expected = fingerprint.fingerprint(_config(tiny_llama_dir), data, data.split.train)
+    old = {key: value for key, value in expected.items() if key != "backbone_content"}
+    (tmp_path / "r").mkdir()
+    fingerprint.record(tmp_path / "r", old)  # as written before content hashes were recorded
+    fingerprint.check(tmp_path / "r", expected)
+    assert fingerprint.matches(old, expected)
+    assert not fingerprint.matches({**old, "harjax_version": "0"}, expected)
+
+
+def test_raw_data_content_follows_the_bytes_of_a_manual_archive(tmp_path):
+    import os
+    import types
+
+    archive = tmp_path / "manual" / "data.zip"
+    archive.parent.mkdir()
+    archive.write_bytes(b"0123456789" * 1000)
+    builder = types.SimpleNamespace(
+        manual_dir=archive.parent, ACCEPTED=("absent.zip", "data.zip"), data_dir_root=tmp_path
+    )
+    before = fingerprint.raw_data_content(builder)
+    stat = archive.stat()
+    archive.write_bytes(b"0123456789" * 999 + b"0123456780")  # same size
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
+    assert fingerprint.raw_data_content(builder) != before
+    csv_builder = types.SimpleNamespace(content_digest="abc", manual_dir=None)
+    assert fingerprint.raw_data_content(csv_builder) == "abc"

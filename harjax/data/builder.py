@@ -135,7 +135,8 @@ class Report:
         text = (
             f"{self.recordings} recordings -> {self.segments} segments -> {self.windows} windows "
             f"{self.windows_per_class}; interpolated {self.samples_interpolated} samples in "
-            f"{self.gaps_interpolated} gaps; {self.segments_split} long gaps split; "
+            f"{self.gaps_interpolated} gaps; dropped {self.samples_dropped_in_gaps} samples in "
+            f"long or edge gaps ({self.segments_split} long gaps split); "
             f"{len(self.recordings_too_short)} recordings too short; "
             f"excluded {self.recordings_excluded}; rows dropped {dropped}"
         )

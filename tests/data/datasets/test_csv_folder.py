@@ -217,3 +217,19 @@ def test_an_edit_keeping_size_and_mtime_reprepares_and_unchanged_files_are_not_r
     assert [p.name for p in hashed] == ["s2.csv"]  # only the edited file is read again
     assert second.builder.data_dir != first.builder.data_dir
     assert second.builder.content_digest != first.builder.content_digest
+
+
+def test_what_preparation_drops_or_interpolates_is_one_warning_line(tmp_path, caplog):
+    folder = make_folder(tmp_path / "holes")
+    path = folder / "s2.csv"
+    lines = path.read_text().splitlines()
+    blank = lambda line: ",".join(line.split(",")[:1] + [""] * 6 + line.split(",")[7:])
+    holes = set(range(100, 103)) | set(range(400, 480))  # 3 rows bridged, 80 rows cut out
+    path.write_text("\n".join(blank(x) if i in holes else x for i, x in enumerate(lines)) + "\n")
+    with caplog.at_level("WARNING"):
+        source.load_dataset(f"csv:{folder}", data_dir=tmp_path / "tfds", **dataset_options())
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("prepared")]
+    assert record.levelname == "WARNING"  # shown by every command, not only in INFO logs
+    assert "interpolated 3 samples in 1 gaps; dropped 80 samples in long or edge gaps" in (
+        record.getMessage()
+    )

@@ -130,4 +130,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # Extra 'pretrained' rows, ';'-separated section.field=value (typed like the field; tuples
     # with ',' or 'x'), e.g. "lora.rank=0;projection.kernel_sizes=3,5,9,15;projection.norm=time"
     c.sweep.ablate = ""
+    # A depth axis: '' = backbone.num_layers only; e.g. "1,3,6,12,30" = the whole sweep once per
+    # depth, in WORKDIR/layers<N>/, so every paired comparison is within one depth.
+    c.sweep.num_layers = ""
     return presets.apply(c, arg)

@@ -12,10 +12,9 @@ applied in order:
                         written with `x` here (`projection.kernel_sizes=3x5x9`)
 
 e.g. `python launch/fewshot.py --config configs/study.py:float32,backbone.num_layers=12
---workdir runs/study_12_layers` runs the study at 12 layers in float32 (one depth of a depth
-axis: each depth its own sweep, so its comparisons pair within the depth). `--config.*` flags
-still override after that. Multi-valued axes (k, seeds, splits, learning rates, ablation rows)
-are the `sweep` section's, not ARG's.
+--workdir runs/study_12_layers` runs the study at 12 layers in float32. `--config.*` flags
+still override after that. Multi-valued axes (k, seeds, splits, learning rates, ablation rows,
+depths: `sweep.num_layers`) are the `sweep` section's, not ARG's.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@
 none, scratch, classical) with the same learning-rate grid for every neural variant (chosen per
 (variant, k) on validation) and a forest-size grid for classical; budget 20 epochs clipped to
 60-400 steps with early stopping (patience 4 validations). Resumable: rerun the same command.
-ARG (configs/presets.py) makes variants of the study, e.g. one depth of a depth axis:
+ARG (configs/presets.py) makes variants of the study, and the `sweep` section takes more axes,
+e.g. the study at every depth (one sweep per depth in WORKDIR/layers<N>/, pairs within a depth):
 
-    python launch/fewshot.py --config configs/study.py:backbone.num_layers=12 \
-        --workdir docs/results/study_12_layers/runs
+    python launch/fewshot.py --config configs/study.py:float32 \
+        --config.sweep.num_layers 1,3,6,12,30 --workdir runs/study_depths
 """
 
 from configs import presets

@@ -322,6 +322,11 @@ def check_configs(config: ml_collections.ConfigDict, axes: SweepAxes) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(found))
 
 
+def depth_axis(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """`config.sweep.num_layers` as the depths of a depth axis; () = none (the config's depth)."""
+    return _unique(_items(config.sweep.get("num_layers", "")), "num_layers", int)
+
+
 def run_sweep(
     config: ml_collections.ConfigDict,
     workdir: str | Path,
@@ -335,9 +340,39 @@ def run_sweep(
     The launch script, the notebook and the tests all call this with their config, so the
     same config runs the same sweep wherever it is run. The data is loaded and split once
     per split seed. Returns every finished run's row, `selected` set as in `protocol.select`.
+
+    A depth axis (`config.sweep.num_layers`, e.g. "1,3,6,12,30") runs this sweep once per
+    depth (`backbone.num_layers`) in WORKDIR/layers<N>/, each with its own tables, so every
+    paired comparison pairs runs of one depth; every depth's grid is checked before any of
+    them trains, and the rows carry `num_layers`.
     """
-    axes = sweep_axes(config)
-    check_configs(config, axes)
+    depths = depth_axis(config)
+    sweeps = []
+    for depth in depths or (None,):
+        swept = copy.deepcopy(config)
+        if depth is not None:
+            swept.backbone.num_layers = depth
+            swept.sweep.num_layers = ""
+        axes = sweep_axes(swept)
+        check_configs(swept, axes)
+        sweeps.append((depth, swept, axes))
+    rows = []
+    for depth, swept, axes in sweeps:
+        where = Path(workdir) if depth is None else Path(workdir) / f"layers{depth}"
+        found = _run_one(swept, axes, where, progress=progress, overwrite=overwrite)
+        rows += found if depth is None else [{**row, "num_layers": depth} for row in found]
+    return rows
+
+
+def _run_one(
+    config: ml_collections.ConfigDict,
+    axes: SweepAxes,
+    workdir: Path,
+    *,
+    progress: bool,
+    overwrite: bool,
+) -> list[dict[str, Any]]:
+    """One sweep of checked `axes` into `workdir`: load, plan, check the directories, train."""
     workdir = Path(workdir)
     bundles = {}
     for split_seed in axes.splits:

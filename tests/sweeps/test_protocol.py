@@ -233,3 +233,18 @@ def test_a_sweep_validates_its_grid_once_and_each_run_once(tmp_path, sweep_confi
     rows = fewshot.run_sweep(config, tmp_path, progress=False)
     assert len(rows) == 4  # 2 forest sizes x k = 2, all
     assert len(calls) == 2 + 4  # the grid's 2 settings once, then each run once
+
+
+def test_a_depth_axis_is_one_sweep_per_depth_checked_before_any_trains(tmp_path, sweep_config):
+    config = copy.deepcopy(sweep_config)
+    config.sweep.update(shots="2", seeds=1, splits=1, variants="classical", num_layers="1,2")
+    rows = fewshot.run_sweep(config, tmp_path, progress=False)
+    assert [(r["num_layers"], r["shots"]) for r in rows] == [(1, 2), (1, "all"), (2, 2), (2, "all")]
+    for depth in (1, 2):  # each depth its own tables: pairs never cross depths
+        assert (tmp_path / f"layers{depth}" / "results.csv").exists()
+        recorded = (tmp_path / f"layers{depth}" / "runs/classical/k2_seed0/config.json").read_text()
+        assert f'"num_layers": {depth}' in recorded
+    config.sweep.num_layers = "3,-1"
+    with pytest.raises(ValueError, match="config.sweep.num_layers"):
+        fewshot.run_sweep(config, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "layers3").exists()  # nothing trained

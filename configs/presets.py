@@ -31,10 +31,11 @@ PRESETS: dict[str, dict[str, object]] = {
 
 
 def _set(config: ml_collections.ConfigDict, key: str, value: object) -> None:
-    section, _, field = key.partition(".")
-    if section not in config or field not in config[section]:
+    section, dot, field = key.rpartition(".")
+    node = config.get(section) if dot else config
+    if not isinstance(node, ml_collections.ConfigDict) or field not in node:
         raise ValueError(f"config arg {key!r}: no such field in the config")
-    config[section][field] = value
+    node[field] = value
 
 
 def apply(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:

@@ -142,6 +142,8 @@ def test_a_config_arg_selects_presets_and_fields_applied_last():
     # The arg wins over the file's own settings (fewshot.py sets 3 layers).
     assert fewshot.get_config("backbone.num_layers=6").backbone.num_layers == 6
     assert fewshot.get_config().backbone.num_layers == 3
+    uci_har = study.get_config("dataset=uci_har,data.split=official")
+    assert (uci_har.dataset, uci_har.data.split) == ("uci_har", "official")
     for arg, message in (("fp16", "expected a preset"), ("lora.rnk=2", "unknown config key")):
         with pytest.raises(ValueError, match=message):
             presets.apply(default.get_config(), arg)

@@ -7,8 +7,11 @@
                   `load_predictor` ----> `predict_csv` ---> [(start_s, label, confidence), ...]
 
 The frozen backbone is re-loaded from the spec recorded in the run and checked against the
-content hash stored with the checkpoint; the CSV goes through the same resampling, gap policy and
-windowing as the training data, and the training split's normalisation statistics.
+content hash stored with the checkpoint. The CSV is read the way training reads a `csv:` folder
+(`csv_folder.read_csv` and `csv_folder.table_recordings`: the same checks, rate inference and
+irregular-grid interpolation), then gap-filled and resampled with the builder's steps
+(`signal.fill_gaps`, `signal.resample`), windowed like the training data and normalised with
+the training windows' statistics (`stats.json`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 
 from harjax import train, variants
 from harjax.data import signal as signal_lib
-from harjax.data.datasets.csv_folder import read_csv
+from harjax.data.builder import Report
+from harjax.data.datasets.csv_folder import read_csv, table_recordings
 from harjax.data.errors import DataError
 from harjax.data.normalization import Stats
 from harjax.run.checkpoint import CHECKPOINT_DIR
@@ -100,10 +104,13 @@ def read_recording(
 ) -> list[tuple[float, np.ndarray]]:
     """CSV -> [(start time in s, (n, C) segment at `sample_rate`)], split at long gaps.
 
-    Parsing and checks are the CSV-folder builder's (`csv_folder.read_csv`, label/subject
-    optional). Rows with an empty cell become holes in the time axis: short holes are
-    interpolated by the uniform-grid resampling, holes longer than `max_gap_s` split the
-    recording. Both are logged with their counts.
+    The path training takes for a `csv:` folder, without labels: `csv_folder.read_csv`
+    (`label`/`subject` optional and ignored here, so the whole file is one recording),
+    `csv_folder.table_recordings` (a file off a uniform grid is interpolated onto one; rows with
+    an empty cell then become holes in time), then per recording the builder's
+    `signal.fill_gaps` (holes up to `max_gap_s` interpolated, longer ones and the edges cut)
+    and `signal.resample` to `sample_rate`. What was dropped or interpolated is logged as one
+    warning line, like a dataset build.
     """
     path = Path(path)
     if not path.is_file():
@@ -111,35 +118,37 @@ def read_recording(
     table = read_csv(path, labelled=False)
     available = signal_lib.CANONICAL_CHANNELS[: table.signal.shape[1]]
     columns = signal_lib.channel_columns(available, channel_names, source=str(path))
-    signal = table.signal[:, columns]
-    valid = ~np.isnan(signal).any(axis=1)
-    if not valid.all():
-        log.warning(
-            "%s: %d rows with an empty cell left out (bridged or split by time)",
-            path,
-            int((~valid).sum()),
-        )
-    timestamps, signal = table.timestamps[valid], signal[valid]
-    native = signal_lib.nominal_rate(timestamps, source=str(path))
-    pieces = signal_lib.split_at_gaps(timestamps, max_gap_s)
-    if len(pieces) > 1:
-        log.warning(
-            "%s: split into %d pieces at gaps longer than %s s", path, len(pieces), max_gap_s
-        )
+    unlabelled = np.full(len(table.timestamps), "")
+    table = dataclasses.replace(
+        table, signal=table.signal[:, columns], labels=unlabelled, subjects=unlabelled
+    )
+    report = Report()
     out = []
-    for start, stop in pieces:
-        if stop - start < 2:
-            log.warning(
-                "%s: a single sample at t=%.3f s between gaps left out",
-                path,
-                float(timestamps[start]),
-            )
-            continue
-        (piece,) = signal_lib.resample_irregular(
-            timestamps[start:stop], signal[start:stop], native, max_gap_s, source=str(path)
+    for start_s, recording in table_recordings(
+        table, tuple(channel_names), sample_rate=None, max_gap_s=max_gap_s, report=report
+    ):
+        native = recording.sample_rate
+        pieces, gaps = signal_lib.fill_gaps(
+            recording.signal,
+            max_gap_samples=int(round(max_gap_s * native)),
+            source=recording.source,
         )
-        resampled = signal_lib.resample(piece, native, sample_rate).astype(np.float32)
-        out.append((float(timestamps[start]), resampled))
+        report.add_gaps(gaps)
+        for offset, piece in zip(gaps.segment_starts, pieces, strict=True):
+            resampled = signal_lib.resample(piece, native, sample_rate).astype(np.float32)
+            out.append((start_s + offset / native, resampled))
+    if report.samples_interpolated or report.samples_dropped_in_gaps or report.rows_dropped:
+        dropped = {reason: sum(files.values()) for reason, files in report.rows_dropped.items()}
+        log.warning(
+            "%s: interpolated %d samples in %d gaps; dropped %d samples in long or edge gaps; "
+            "rows dropped %s; %d pieces",
+            path,
+            report.samples_interpolated,
+            report.gaps_interpolated,
+            report.samples_dropped_in_gaps,
+            dropped,
+            len(out),
+        )
     return out
 
 

@@ -1,10 +1,13 @@
-"""Classify a recording with a trained run: one line per window, `start_seconds<TAB>label`.
+"""Classify a recording with a trained run: a header, then one tab-separated line per window
+(`start_s  label  confidence`: start time in seconds, predicted class, its probability).
 
     python launch/predict.py --checkpoint runs/train --csv my_recording.csv [--export DIR]
 
 `--checkpoint` is a run directory written by launch/train.py (or one run of a few-shot sweep,
 e.g. runs/fewshot/runs/pretrained/kall_seed0). The CSV uses the format of docs/data.md
-(`label`/`subject` columns optional). `--export DIR` also writes the LoRA-merged weights.
+(`label`/`subject` columns optional) and is read, checked, gap-filled and resampled the way
+training reads a `csv:` folder (`harjax.predict.read_recording`). `--export DIR` also writes
+the LoRA-merged weights.
 """
 
 from absl import flags

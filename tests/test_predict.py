@@ -49,3 +49,26 @@ def test_bad_values_name_the_file_and_line(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"bad\.csv:4"):
         read_recording(path, CANONICAL_CHANNELS, 50.0, 0.25)
+
+
+def test_holes_are_handled_like_the_training_build(tmp_path, caplog):
+    """12 empty rows at 50 Hz (max_gap_s 0.25 s = 12 samples): the csv: build interpolates
+    them, so predict must too (bridging by time saw a 0.26 s gap and split the recording)."""
+    t = np.arange(0, 4, 0.02)
+    path = _write(tmp_path / "hole12.csv", t, blank_rows=range(50, 62))
+    with caplog.at_level("WARNING"):
+        ((start, segment),) = read_recording(path, CANONICAL_CHANNELS, 50.0, 0.25)
+    assert start == 0.0 and len(segment) == 200 and np.isfinite(segment).all()
+    assert "interpolated 12 samples in 1 gaps" in caplog.text
+    edges = _write(tmp_path / "edges.csv", t, blank_rows=(0, 1, 2))  # cut, not interpolated
+    ((start, segment),) = read_recording(edges, CANONICAL_CHANNELS, 50.0, 0.25)
+    assert start == pytest.approx(0.06) and len(segment) == 197
+
+
+def test_the_csv_checks_of_training_apply(tmp_path):
+    path = _write(tmp_path / "latin1.csv", np.arange(0, 1, 0.02))
+    lines = path.read_bytes().splitlines()
+    lines[4] = lines[4] + b",\xe9"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(DataError, match=r"latin1\.csv:5: byte 0xe9 .* is not UTF-8"):
+        read_recording(path, CANONICAL_CHANNELS, 50.0, 0.25)

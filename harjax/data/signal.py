@@ -44,6 +44,8 @@ class GapReport:
     gaps_interpolated: int = 0
     gaps_split: int = 0  # gaps too long to interpolate: the signal was cut there
     samples_dropped: int = 0  # NaN samples in long gaps or at the edges (nothing to interpolate)
+    # Where each returned piece starts in the input (samples): predict's window start times.
+    segment_starts: list[int] = dataclasses.field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------- channels
@@ -314,6 +316,7 @@ def fill_gaps(
     for start, stop in zip(bounds[::2], bounds[1::2]):
         if stop <= start:
             continue
+        report.segment_starts.append(start)
         segment = signal[start:stop].copy()
         positions = np.arange(stop - start)
         for c in range(segment.shape[1]):

@@ -163,6 +163,7 @@ class MotionSense(HARBuilder):
     URL = "https://github.com/mmalekzadeh/motion-sense/raw/master/data/A_DeviceMotion_data.zip"
     SHA256 = None  # none published; the first download's sha256 is recorded (fetch_archive)
     ACCEPTED = (ARCHIVE_NAME, ROOT)
+    LOOKED_FOR = f"{ROOT}/<activity>_<trial>/sub_<N>.csv recordings"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download data/A_DeviceMotion_data.zip from https://github.com/mmalekzadeh/motion-sense "
         "and put it, or the extracted 'A_DeviceMotion_data' folder, into manual_dir."

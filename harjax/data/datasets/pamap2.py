@@ -102,6 +102,7 @@ class Pamap2(HARBuilder):
     URL = "https://archive.ics.uci.edu/ml/machine-learning-databases/00231/" + ARCHIVE_NAME
     ACCEPTED = (ARCHIVE_NAME, UCI_ARCHIVE_NAME, "PAMAP2_Dataset")
     LABEL_MAP = LABEL_MAP
+    LOOKED_FOR = "PAMAP2_Dataset/{Protocol,Optional}/subject<id>.dat rows with an activity id"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} (or the repository's {UCI_ARCHIVE_NAME} around it) from "
         "https://archive.ics.uci.edu/dataset/231/pamap2+physical+activity+monitoring and put it "

@@ -87,6 +87,10 @@ class RealWorld(HARBuilder):
     URL = "http://wifo5-14.informatik.uni-mannheim.de/sensor/dataset/realworld2016/" + ARCHIVE_NAME
     ACCEPTED = (ARCHIVE_NAME, "realworld2016_dataset")
     LABEL_MAP = LABEL_MAP
+    LOOKED_FOR = (
+        "proband<N>/data/{acc,gyr}_<activity>_csv.zip holding overlapping accelerometer and "
+        "gyroscope CSVs of one position"
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} from "
         "https://www.uni-mannheim.de/dws/research/projects/activity-recognition/dataset/"

@@ -204,6 +204,10 @@ class UciHar(HARBuilder):
     URL = "https://archive.ics.uci.edu/static/public/240/human+activity+recognition+using+smartphones.zip"
     SHA256 = "c00b803081a5c797cd5e4b83700a9810b38d53d9d84e01917e090e1fdbc81031"
     ACCEPTED = (ARCHIVE_NAME, "UCI HAR Dataset.zip", ROOT)
+    LOOKED_FOR = (
+        "train/ and test/ windows (Inertial Signals/*_{train,test}.txt, y_*.txt, subject_*.txt) "
+        "under 'UCI HAR Dataset/'"
+    )
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download https://archive.ics.uci.edu/dataset/240 (human+activity+recognition+using+"
         "smartphones.zip) and put it, or the 'UCI HAR Dataset.zip' inside it, or the extracted "

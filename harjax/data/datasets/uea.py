@@ -15,8 +15,8 @@ Resampling is by length, not by rate: the model always sees `window_length` samp
 Channels: 3 dimensions are an accelerometer (x, y, z: the `acc` channel path, as WISDM); 6
 are taken as accelerometer then gyroscope only when the header says so ("gyro"). Values are
 the archive's as published (UWaveGestureLibrary and Handwriting z-normalised per series,
-Epilepsy apparently in g), so they are NOT in m/s^2; the train-only normalisation of the pipeline makes that harmless within a set, not
-across sets (no common-label transfer).
+Epilepsy apparently in g), so they are NOT in m/s^2; the train-only normalisation of the
+pipeline makes that harmless within a set, not across sets (no common-label transfer).
 
 Files are read from manual_dir (`NAME_TRAIN.ts` and `NAME_TEST.ts` in it, in `manual_dir/NAME/`,
 or `NAME.zip` holding them; manual_dir may also be that zip), else downloaded from the

@@ -71,6 +71,7 @@ class Wisdm(HARBuilder):
     URL = "https://www.cis.fordham.edu/wisdm/includes/datasets/latest/" + ARCHIVE_NAME
     ACCEPTED = (ARCHIVE_NAME, "WISDM_ar_v1.1", RAW_NAME)
     LABEL_MAP = LABEL_MAP
+    LOOKED_FOR = f"labelled rows of {RAW_NAME}"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Download {ARCHIVE_NAME} from https://www.cis.fordham.edu/wisdm/dataset.php and put it "
         f"(or the extracted `WISDM_ar_v1.1` folder, or {RAW_NAME} itself) into manual_dir."

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -198,3 +199,19 @@ def test_full_shared_sets_parse():
             path = SHARED / name / f"{name}_{split}.ts"
             found.append(len(parse_ts(path.read_text(errors="replace"), str(path)).cases))
         assert tuple(found) == counts, name
+
+
+def test_download_when_no_manual_dir_records_its_checksum(tmp_path, monkeypatch):
+    asked = []
+
+    def serve(url, timeout):
+        asked.append(url)
+        return open(REAL / "Epilepsy.zip", "rb")
+
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    builder = UeaArchive("uea:Epilepsy", config=har_config(), data_dir=tmp_path)
+    assert asked == ["https://www.timeseriesclassification.com/aeon-toolkit/Epilepsy.zip"]
+    record = tmp_path / "downloads" / "uea_Epilepsy.zip.sha256"
+    assert record.read_text().strip() and builder.CLASS_NAMES[0] == "EPILEPSY"
+    UeaArchive("uea:Epilepsy", config=har_config(), data_dir=tmp_path)  # reused: no new download
+    assert len(asked) == 1

@@ -91,6 +91,7 @@ class DigestCache:
             fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
             with os.fdopen(fd, "w") as f:
                 json.dump(self._entries, f)
+            os.chmod(temp, 0o644)  # mkstemp makes it private; the cache is shared
             os.replace(temp, self.path)
             self._dirty = False
         except OSError:

@@ -90,6 +90,7 @@ def remember(
         fd, temp = tempfile.mkstemp(dir=_path().parent, prefix=f".{CACHE_FILE}.")
         with os.fdopen(fd, "w") as f:
             json.dump(entries, f)
+        os.chmod(temp, 0o644)  # mkstemp makes it private; the cache is shared
         os.replace(temp, _path())
     except OSError:
         if temp is not None:

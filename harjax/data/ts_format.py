@@ -69,7 +69,7 @@ def _flag(header: dict[str, str], tag: str, where: str, line: int) -> bool | Non
 
 def parse_ts(text: str, where: str) -> TsFile:
     """Parses a classification `.ts` file; every malformed input is a DataError at file:line."""
-    lines = text.splitlines()
+    lines = text.lstrip("\ufeff").splitlines()  # a byte-order mark is not part of line 1
     header: dict[str, str] = {}
     header_line: dict[str, int] = {}
     comment: list[str] = []
@@ -86,8 +86,8 @@ def parse_ts(text: str, where: str) -> TsFile:
                 f"{where}:{number}: {line[:40]!r} before @data; expected '#' comments and "
                 "@tag header lines, then @data"
             )
-        tag, _, value = line[1:].partition(" ")
-        tag = tag.lower()
+        tag, *value = line[1:].split(maxsplit=1)
+        tag, value = tag.lower(), value[0] if value else ""
         if tag == "data":
             data_start = number
             break

@@ -274,6 +274,14 @@ class Hhar(HARBuilder):
                     report.repair_rows(RESORTED, stream.where, backward)
             acc_rows = self._dedupe(acc, acc_rows)
             gyro_rows = self._dedupe(gyro, gyro_rows)
+            if min(len(acc_rows), len(gyro_rows)) < 2:  # no step, no clock: nothing to align
+                report.drop_rows(
+                    "fewer than 2 timestamps for this user/device", acc.where, len(acc_rows)
+                )
+                report.drop_rows(
+                    "fewer than 2 timestamps for this user/device", gyro.where, len(gyro_rows)
+                )
+                continue
             acc_unit, ticks, acc_rate = infer_clock(
                 acc.creation[acc_rows], model, f"{where} (accelerometer)"
             )

@@ -308,3 +308,17 @@ def test_first_download_records_its_checksum(tmp_path):
     again.URL = archive.as_uri()
     with pytest.raises(DataError, match=r"sha256 .*, expected .*\.sha256"):
         again.download_and_prepare()
+
+
+def test_a_device_with_one_row_is_dropped_and_counted(tmp_path):
+    lone = [
+        A.HharStream("c", "s3", "s3_1", sensor, np.array([START_NS]), np.array([value]), "walk")
+        for sensor, value in (("accelerometer", ACC), ("gyroscope", GYRO))
+    ]
+    builder = _prepare(tmp_path, _manual(tmp_path, _all_streams() + lone))
+    dropped = builder.report.rows_dropped["fewer than 2 timestamps for this user/device"]
+    assert {Path(k).name: v for k, v in dropped.items()} == {
+        "Phones_accelerometer.csv": 1,
+        "Phones_gyroscope.csv": 1,
+    }
+    assert "c/s3_1" not in builder.report.sample_rates

@@ -134,7 +134,9 @@ def test_manual_dir_forms_and_missing_files(tmp_path):
 
 
 def test_header_rate_and_values(tmp_path):
-    ts = parse_ts(HEADER + CASE + ":run\n", "toy.ts")
+    ts = parse_ts(
+        "\ufeff" + HEADER.replace("@dimensions 3", "@dimensions\t3") + CASE + ":run\n", "toy.ts"
+    )
     assert ts.stated_rate() == 25.0 and ts.class_names == ("walk", "run")
     assert ts.labels.tolist() == [1] and ts.cases[0].shape == (3, 4)
     assert (

@@ -33,6 +33,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.test_fraction = 0.2
     c.data.split_seed = 0
     c.data.split = "subject"  # 'subject' (seeded, subject-disjoint) | 'official'
+    # Training-batch augmentation for every neural variant (`harjax.data.augment`), applied to
+    # the raw windows before normalisation, never to validation/test: transforms is a
+    # comma-separated subset of jitter,scaling,rotation,time_warp,permutation ('' = off).
+    c.data.augment = ml_collections.ConfigDict()
+    c.data.augment.transforms = ""
+    c.data.augment.jitter_std = 0.05  # x the channel's std in the training windows
+    c.data.augment.scaling_std = 0.1  # one factor N(1, std^2) per window and channel
+    c.data.augment.rotation_degrees = 180.0  # uniform axis, angle in [-deg, deg]; 180 = any
+    c.data.augment.time_warp_std = 0.2  # speed N(1, std^2) at each knot
+    c.data.augment.time_warp_knots = 4
+    c.data.augment.permutation_segments = 4
 
     c.backbone = ml_collections.ConfigDict()
     c.backbone.spec = "smollm2-135m"
@@ -44,7 +55,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.backbone.param_dtype = "float32"  # storage of the frozen weights
 
     c.model = ml_collections.ConfigDict()
-    c.model.variant = "pretrained"  # pretrained | random | shuffled | none | scratch | classical
+    c.model.variant = "pretrained"  # harjax.variants.NAMES: pretrained | random | shuffled |
+    # none | scratch | cnn | classical
     # random/shuffled: 'matched' = per-tensor moments (random) / permutation (shuffled) of the
     # pretrained tensors; 'init' = random only, the architecture's std-0.02 init (before issue 10)
     c.model.random_weights = "matched"
@@ -82,6 +94,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.scratch.hidden_size = 128
     c.scratch.intermediate_size = 256
     c.scratch.num_heads = 4
+
+    # The 'cnn' variant: a plain 1-D CNN (num_layers x Conv1D + ReLU, mean pool, dropout
+    # model.head_dropout, Dense), the field's default baseline; everything trains.
+    c.cnn = ml_collections.ConfigDict()
+    c.cnn.num_layers = 3
+    c.cnn.channels = 64
+    c.cnn.kernel_size = 5
 
     c.classical = ml_collections.ConfigDict()
     c.classical.num_trees = 300
@@ -124,7 +143,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sweep.shots = "1,5,10"  # 'all' is always added
     c.sweep.seeds = 3
     c.sweep.splits = 1  # split seeds data.split_seed + 0, 1, ...
-    c.sweep.variants = "pretrained,random,shuffled,none,scratch,classical"
+    c.sweep.variants = "pretrained,random,shuffled,none,scratch,cnn,classical"
     c.sweep.learning_rates = ""  # '' = optim.learning_rate only
     c.sweep.classical_trees = ""  # '' = classical.num_trees only
     # Extra 'pretrained' rows, ';'-separated section.field=value (typed like the field; tuples

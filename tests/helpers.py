@@ -23,5 +23,6 @@ def tiny_config(variant: str = "random", window_length: int = 32) -> ml_collecti
     c.scratch.hidden_size = 16
     c.scratch.intermediate_size = 32
     c.scratch.num_heads = 2
+    c.cnn.channels = 8
     c.train.batch_size = 4
     return c

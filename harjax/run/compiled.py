@@ -28,8 +28,8 @@ class Steps:
 class StepCache:
     """`get(config, assembled, ...)` returns the `Steps` for that model structure, compiling once.
 
-    The key is everything that shapes the computation: model, projection, LoRA, optimizer and
-    scratch sections (`optim.lora_learning_rate` among them: it adds a parameter group), the
+    The key is everything that shapes the computation: model, projection, LoRA, optimizer,
+    scratch and cnn sections (`optim.lora_learning_rate` among them: it adds a parameter group), the
     backbone module, class/channel counts, window length, the resolved step count (the
     schedule's length: callers pass `budget.resolve`d configs), the devices and the trainable
     tree's paths.
@@ -43,10 +43,11 @@ class StepCache:
 
     @staticmethod
     def key(config, assembled, num_classes: int, num_channels: int, mesh: Mesh) -> str:
-        sections = ("model", "projection", "lora", "optim", "scratch")
+        sections = ("model", "projection", "lora", "optim", "scratch", "cnn")
         parts: dict[str, Any] = {name: config[name].to_dict() for name in sections}
         parts.update(
-            backbone_module=repr(assembled.model.backbone),
+            backbone_module=repr(getattr(assembled.model, "backbone", None)),
+            model_class=type(assembled.model).__name__,
             num_classes=num_classes,
             num_channels=num_channels,
             window=int(config.data.window_length),

@@ -133,6 +133,10 @@ def fingerprint(
     for section, name in _OFF_BY_DEFAULT:
         if not config.get(section, {}).get(name, 0):
             config.get(section, {}).pop(name, None)
+    if not config.get("data", {}).get("augment", {}).get("transforms", ""):
+        config.get("data", {}).pop("augment", None)  # augmentation off: as before it existed
+    if config.get("model", {}).get("variant") != "cnn":
+        config.pop("cnn", None)  # only the cnn variant reads it
     payload = {
         "config": config,
         "data": data_identity(data),

@@ -6,7 +6,8 @@ rate, k-shot windows and frozen weights); both go through the one loop below, ov
 (M = 1: one run). Per model, exactly as if it trained alone:
   budget          `harjax.run.budget.resolve`: `train.num_steps`, or an epochs budget, and the
                   eval spacing (in `group_key`, so a group shares them)
-  batches         its own `pipeline.train_batches` iterator (its windows, its seed, its stats)
+  batches         its own `pipeline.train_batches` iterator (its windows, its seed, its stats,
+                  `data.augment` when set: the same draws for every run with that seed)
   validation      its own windows (`eval_subset` by its seed, its normalisation) every
                   `eval_every` steps; a strictly better macro-F1 keeps its trainable tree
   early stopping  `budget.EarlyStopping` after `train.patience` evaluations without improvement
@@ -43,6 +44,7 @@ from tqdm import tqdm
 
 from harjax import train, variants
 from harjax.data import pipeline
+from harjax.data.augment import AugmentConfig
 from harjax.data.bundle import DataBundle, load_data
 from harjax.data.normalization import compute_stats
 from harjax.reporting.metrics import classification_metrics
@@ -300,6 +302,9 @@ def _prepare(members: list[_Member], program, train_config, progress: bool):
             stats=m.stats,
             label_key=data.label_key,
             sharding=program.batch_sharding(),
+            augment=AugmentConfig.from_config(config.data.augment)
+            if "augment" in config.data
+            else None,
         )
         m.checkpointer = RunCheckpointer(m.directory)
         m.start = m.checkpointer.latest_step() or 0

@@ -16,6 +16,7 @@ from typing import Any
 import ml_collections
 
 from harjax import variants
+from harjax.data.augment import AugmentConfig
 from harjax.models.projection import NORMS
 
 
@@ -111,6 +112,9 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "scratch.hidden_size": _at_least(1),
     "scratch.intermediate_size": _at_least(1),
     "scratch.num_heads": _at_least(1),
+    "cnn.num_layers": _at_least(1),
+    "cnn.channels": _at_least(1),
+    "cnn.kernel_size": _at_least(1),
     "classical.num_trees": _at_least(1),
     "optim.learning_rate": _positive,
     "optim.warmup_steps": _at_least(0),
@@ -192,6 +196,12 @@ def problems(config: ml_collections.ConfigDict, *, zero_steps: bool = False) -> 
                 f"projection's total stride {total_stride} (config.projection.strides "
                 f"{tuple(config.projection.strides)})"
             )
+    present, value = _get(config, "data.augment")
+    if present:
+        try:
+            AugmentConfig.from_config(value)
+        except (ValueError, KeyError, TypeError) as error:
+            found.append(str(error).strip("'\""))
     present, value = _get(config, "train")
     if present and not found and "min_steps" in value:
         if int(value.min_steps) > int(value.num_steps) and not (zero_steps and not value.num_steps):

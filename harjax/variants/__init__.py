@@ -13,6 +13,8 @@ its model module.
   shuffled    same, the pretrained tensors with their entries permuted within each tensor
   none        projection + pooling + head, no backbone
   scratch     a small LLaMA-style transformer trained from scratch, every parameter trainable
+  cnn         a plain 1-D CNN on the window (`models.cnn`), the field's default baseline;
+              no projection, no backbone, every parameter trainable
   classical   statistical features + ExtraTrees (`classical`): not neural, fitted once
 
 The package's modules: `build` (config -> the model each variant trains), `assemble` (config ->
@@ -113,6 +115,13 @@ VARIANTS: dict[str, Variant] = {
             program="scratch",
             transferable=True,
             checks=_scratch_checks,
+        ),
+        Variant(
+            "cnn",
+            build.cnn_model,
+            trainable=(r"^conv_\d+/", r"^head/"),
+            program="cnn",
+            transferable=True,
         ),
         Variant("classical", None, trainable=()),  # no trainable tree to transfer
     )

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from harjax import lora, precision
+from harjax.models.cnn import PlainCNN
 from harjax.models.har import HARModel
 from harjax.models.llama import LlamaConfig, LlamaModel
 from harjax.models.projection import ProjectionConfig
@@ -116,4 +117,17 @@ def scratch_model(config, backbone, dtype, num_classes: int) -> Built:
 def no_backbone_model(config, backbone, dtype, num_classes: int) -> Built:
     """Projection, pooling and head only, `model.d_model_none` wide."""
     model = har_model(config, None, int(config.model.d_model_none), num_classes, dtype)
+    return Built(model, "none", None)
+
+
+def cnn_model(config, backbone, dtype, num_classes: int) -> Built:
+    """The plain 1-D CNN of `config.cnn` on the normalised window (no projection, no backbone)."""
+    model = PlainCNN(
+        num_classes=num_classes,
+        num_layers=int(config.cnn.num_layers),
+        channels=int(config.cnn.channels),
+        kernel_size=int(config.cnn.kernel_size),
+        head_dropout=float(config.model.head_dropout),
+        dtype=dtype,
+    )
     return Built(model, "none", None)

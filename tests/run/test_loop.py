@@ -101,7 +101,7 @@ def test_restore_on_another_backbone_is_a_clear_error(tmp_path, data, tiny_llama
         loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
 
 
-@pytest.mark.parametrize("variant", ["none", "scratch", "classical", "random"])
+@pytest.mark.parametrize("variant", ["none", "scratch", "cnn", "classical", "random"])
 def test_every_variant_runs(tmp_path, data, tiny_llama_dir, variant):
     result = loop.train_and_evaluate(
         _config(tiny_llama_dir, variant, steps=4), tmp_path / variant, data=data, progress=False
@@ -125,3 +125,25 @@ def test_without_validation_subjects_there_is_no_validation_score(tmp_path, data
         _config(tiny_llama_dir, "none", steps=4), tmp_path / "r", data=no_val, progress=False
     )
     assert result["best_val_macro_f1"] is None and result["val_curve"]["steps"] == []
+
+
+def test_augmentation_changes_training_only_and_reproduces(tmp_path, data, tiny_llama_dir):
+    """data.augment on: another trained model than off, the same one twice (seeded draws)."""
+    config = _config(tiny_llama_dir, "cnn", steps=4)
+    loop.train_and_evaluate(config, tmp_path / "plain", data=data, progress=False)
+    config.data.augment.transforms = "rotation,time_warp"
+    first = loop.train_and_evaluate(config, tmp_path / "a", data=data, progress=False)
+    second = loop.train_and_evaluate(config, tmp_path / "b", data=data, progress=False)
+    assert first["val_curve"] == second["val_curve"] and first["macro_f1"] == second["macro_f1"]
+
+    def losses(name):
+        lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(line)["loss"] for line in lines if json.loads(line)["split"] == "train"]
+
+    assert losses("a") == losses("b") and losses("a") != losses("plain")
+    recorded = json.loads((tmp_path / "a" / "fingerprint.json").read_text())
+    assert recorded["config"]["data"]["augment"]["transforms"] == "rotation,time_warp"
+    assert (
+        "augment"
+        not in json.loads((tmp_path / "plain" / "fingerprint.json").read_text())["config"]["data"]
+    )

@@ -29,6 +29,7 @@ def test_the_default_configs_are_valid():
         ("model.variant", "big", "config.model.variant must be one of"),
         ("data.window_stride", 0, "config.data.window_stride must be an integer >= 1"),
         ("projection.norm", "layer", "config.projection.norm must be one of"),
+        ("cnn.kernel_size", 0, "config.cnn.kernel_size must be an integer >= 1, found 0"),
     ],
 )
 def test_each_bad_field_is_named(key, value, message):
@@ -69,3 +70,17 @@ def test_a_bad_config_fails_before_the_dataset_loads(tmp_path):
     message = str(error.value)
     assert "config.train.num_steps" in message and "config.backbone.spec" in message
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("transforms", "rotation,flip", "config.data.augment.transforms: expected distinct names"),
+        ("rotation_degrees", 360.0, "config.data.augment.rotation_degrees must be in [0, 180]"),
+        ("jitter_std", -0.1, "config.data.augment.jitter_std must be >= 0"),
+    ],
+)
+def test_bad_augmentation_settings_are_named(field, value, message):
+    config = tiny_config("cnn")
+    config.data.augment[field] = value
+    assert any(message in line for line in problems(config)), problems(config)

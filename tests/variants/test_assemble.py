@@ -78,6 +78,12 @@ def test_none_and_scratch_variants():
     assert not any("/lora/" in p for p in lora.param_paths(scratch.trainable))
 
 
+def test_cnn_variant_trains_everything_and_has_no_backbone():
+    cnn, _ = _build("cnn")
+    assert not cnn.frozen and cnn.backbone_hash == "none"
+    assert sorted(cnn.trainable) == ["conv_0", "conv_1", "conv_2", "head"]
+
+
 def test_unknown_variant_and_mismatched_backbone_are_clear_errors():
     config = tiny_config("nonsense")
     with pytest.raises(ValueError, match="unknown model variant 'nonsense'"):

@@ -16,7 +16,7 @@ from harjax.sweeps import probe
 from tests.helpers import tiny_config
 from tests.transfer_data import write_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ("walk", "sit", "stand")
 
 

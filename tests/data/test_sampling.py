@@ -37,3 +37,24 @@ def test_label_fraction_stratified_nested_at_least_one():
     assert set(small) <= set(large) <= set(POOL)
     with pytest.raises(DataError, match="fraction"):
         label_fraction(LABELS, POOL, 0.0, seed=1)
+
+
+def test_a_runs_training_windows_are_the_k_shot_draw_of_its_split_or_all_of_it():
+    from types import SimpleNamespace
+
+    from harjax.data.sampling import ALL, check_shots, training_windows
+
+    bundle = SimpleNamespace(
+        dataset=LABELS,  # only its length is read
+        split=SimpleNamespace(train=POOL),
+        class_names=NAMES,
+        targets=lambda indices: LABELS[indices],
+    )
+    assert training_windows(bundle, ALL, seed=0) is POOL
+    assert training_windows(bundle, 0, seed=0) is POOL  # zero-shot: planned like any run
+    two, four = (training_windows(bundle, k, seed=1) for k in (2, 4))
+    assert set(two) < set(four)  # nested across k for one seed
+    np.testing.assert_array_equal(four, k_shot(LABELS, POOL, 4, 1, NAMES))
+    check_shots(bundle, [1, 5, ALL], seeds=2)  # jump has 5 windows in the pool
+    with pytest.raises(ValueError, match="split seed 3: k_shot: class 'jump' has 5 windows"):
+        check_shots(bundle, [6], seeds=1, where="split seed 3: ")

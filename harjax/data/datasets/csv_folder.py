@@ -76,6 +76,11 @@ def _text_lines(path: Path, handle) -> Iterator[str]:
     number = 0
     while raw := handle.readline(MAX_LINE_BYTES + 1):
         number += 1
+        if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise DataError(
+                f"{path}:1: UTF-16 text (byte-order mark 0x{raw[:2].hex()}); expected UTF-8, "
+                "re-save the file as UTF-8"
+            )
         if b"\0" in raw:
             column = raw.index(b"\0") + 1
             raise DataError(

@@ -179,6 +179,14 @@ def test_bad_bytes_name_file_line_and_what_was_expected(tmp_path, body, message)
         CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds").download_and_prepare()
 
 
+def test_utf16_is_named_as_such(tmp_path):
+    folder = make_folder(tmp_path / "utf16")
+    path = folder / "s1.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    with pytest.raises(DataError, match=r"s1\.csv:1: UTF-16 text .*expected UTF-8"):
+        CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds")
+
+
 def test_a_huge_sparse_file_stops_at_once_with_bounded_memory(tmp_path):
     import tracemalloc
 

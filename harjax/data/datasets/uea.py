@@ -137,7 +137,10 @@ class UeaArchive(HARBuilder, skip_registration=True):
         digest = hashlib.sha256()
         for split in SPLIT_FILES:
             digest.update(texts[split][0].encode())
-        name = f"{self.problem}_{digest.hexdigest()[:12]}_{config.name}"
+        # The files' content: names the prepared data and goes into run fingerprints
+        # (`run.fingerprint.raw_data_content`), whichever form (folder, zip) held them.
+        self.content_digest = digest.hexdigest()
+        name = f"{self.problem}_{self.content_digest[:12]}_{config.name}"
         super().__init__(
             config=dataclasses.replace(config, name=name),
             data_dir=data_dir,

@@ -118,11 +118,14 @@ def test_manual_dir_forms_and_missing_files(tmp_path):
     with zipfile.ZipFile(REAL / "Handwriting.zip") as archive:
         archive.extractall(tmp_path / "flat")
         archive.extractall(tmp_path / "nested" / "Handwriting")
-    for manual in (tmp_path / "flat", tmp_path / "nested"):
+    digests = set()
+    for manual in (tmp_path / "flat", tmp_path / "nested", REAL / "Handwriting.zip"):
         builder = UeaArchive(
             "uea:Handwriting", config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual
         )
         assert len(builder.CLASS_NAMES) == 26
+        digests.add(builder.content_digest)
+    assert len(digests) == 1  # the files' content, whatever held them
     (tmp_path / "flat" / "Handwriting_TEST.ts").unlink()
     with pytest.raises(DataError, match=r"flat/Handwriting_TEST.ts: not found"):
         UeaArchive("uea:Handwriting", config=har_config(), manual_dir=tmp_path / "flat")

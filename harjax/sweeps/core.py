@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,9 +118,12 @@ class Sweep:
 
         Stale runs are all listed at once (or discarded with `overwrite`), so a rerun with
         another config stops in seconds instead of after the first stale run. First the
-        workdir's lock is taken (`run.lock`): a second process on it stops here.
+        workdir's lock is taken (`run.lock`): a second process on it stops here. A lock taken
+        here is given back when this Sweep is gone (a launch script holds its own for the
+        whole command, from `cli.prepare_workdir`).
         """
-        lock.acquire(self.workdir)
+        if lock.acquire(self.workdir):  # taken here (a library call): held while the Sweep is
+            weakref.finalize(self, lock.release, self.workdir)
         stale = []
         for run in planned:
             expected = run.fingerprint()

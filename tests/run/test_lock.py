@@ -54,3 +54,22 @@ def test_a_sweep_checks_the_lock_before_reading_or_discarding_runs(holder):
     workdir, _ = holder
     with pytest.raises(lock.WorkdirBusyError, match="is in use by pid"):
         Sweep(workdir, overwrite=True).check([])
+
+
+def test_a_library_sweep_gives_the_lock_back_when_it_is_gone(tmp_path, harjax_env):
+    """A notebook or test that ran a sweep in-process must not block a later command."""
+    from harjax.sweeps.core import Sweep
+
+    workdir = tmp_path / "work"
+    sweep = Sweep(workdir)
+    sweep.check([])
+    del sweep
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(workdir)], stdout=subprocess.PIPE, text=True,
+        env=harjax_env,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline().strip() == "held"
+    finally:
+        process.kill()
+        process.wait()

@@ -7,7 +7,7 @@ so an ARG is applied last, on top of the file's own settings. ARG is comma-separ
 applied in order:
 
   NAME                  a preset below (e.g. `float32`)
-  section.field=VALUE   one field, typed like it (`harjax.sweeps.fewshot.parse_setting`, as
+  section.field=VALUE   one field, typed like it (`harjax.sweeps.axes.parse_setting`, as
                         `--ablate`): true/false, a number, text, or a tuple of integers
                         written with `x` here (`projection.kernel_sizes=3x5x9`)
 
@@ -42,7 +42,7 @@ def apply(config: ml_collections.ConfigDict, arg: str | None) -> ml_collections.
     """`config` with the items of `arg` applied in order (see the module docstring)."""
     for item in filter(None, (part.strip() for part in (arg or "").split(","))):
         if "=" in item:
-            from harjax.sweeps.fewshot import parse_setting  # the one typed text -> field parser
+            from harjax.sweeps.axes import parse_setting  # the one typed text -> field parser
 
             _set(config, *parse_setting(config, item, where="config arg"))
         elif item in PRESETS:

@@ -33,12 +33,27 @@ from harjax.run.environment import describe, is_main_process
 from harjax.run.loop import train_and_evaluate, train_group
 from harjax.run.program import group_key
 from harjax.run.result import RESULT_FILE, read_result, write_json
+from harjax.run.validate import ConfigError, problems
 from harjax.run.warm_start import InitTrainable
 
 
 def slug(text: str) -> str:
     """A directory-name-safe spelling of a row name."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)
+
+
+def check_configs(
+    configs: Sequence[ml_collections.ConfigDict], zero_steps: Sequence[bool] = ()
+) -> None:
+    """A sweep's one validation pass over the configs its runs will have (before any data
+    loads): one `ConfigError` listing each problem once, whichever configs share it.
+    `zero_steps[i]` admits `train.num_steps` 0 for configs[i] (zero-shot evaluation)."""
+    found: dict[str, None] = {}
+    for index, config in enumerate(configs):
+        allowed = bool(zero_steps[index]) if index < len(zero_steps) else False
+        found.update(dict.fromkeys(problems(config, zero_steps=allowed)))
+    if found:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(found))
 
 
 def parse_shots(text: str, *, zero_shot: bool = False, always_all: bool = True) -> list:

@@ -38,10 +38,9 @@ from harjax import variants
 from harjax.data import sampling
 from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
-from harjax.run.validate import ConfigError, problems
 from harjax.sweeps import core, protocol
+from harjax.sweeps.axes import SweepAxes, TableRow, check_configs, depth_axis, sweep_axes
 
-BASE_VARIANTS = variants.NAMES
 # The method first, then its ablations, then the baselines it has to beat (the table's order).
 DEFAULT_VARIANT_ORDER = variants.NAMES
 COLUMNS = (
@@ -64,109 +63,9 @@ PROTOCOL_COLUMNS = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """A named row of the tables: a base variant plus config overrides (ablations)."""
-
-    name: str
-    base: str
-    overrides: tuple[tuple[str, Any], ...] = ()
-
-    def apply(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-        config = copy.deepcopy(config)
-        config.model.variant = self.base
-        for key, value in self.overrides:
-            section, _, field = key.rpartition(".")
-            node = config[section] if section else config
-            if field not in node:
-                raise ValueError(f"variant {self.name!r}: unknown config key {key!r}")
-            node[field] = value
-        return config
-
-
-def make_variants(
-    names: Sequence[str],
-    *,
-    lora_ranks: Sequence[int] = (),
-    kernel_sizes: Sequence[Sequence[int]] = (),
-    projection_channels: Sequence[int] = (),
-    strides: Sequence[Sequence[int]] = (),
-    layers: Sequence[int] = (),
-    overrides: Sequence[tuple[str, Any]] = (),
-) -> list[Variant]:
-    """Base variants plus one `pretrained` row per ablation value (the referee's axes).
-
-    `overrides` are further (config key, value) rows, e.g. from `parse_setting`.
-    """
-    variants = []
-    for name in names:
-        if name not in BASE_VARIANTS:
-            raise ValueError(f"unknown variant {name!r}; expected one of {BASE_VARIANTS}")
-        variants.append(Variant(name, name))
-    spell = lambda v: "x".join(map(str, v)) if isinstance(v, list | tuple) else str(v)
-    for key, values in (
-        ("lora.rank", lora_ranks),
-        ("projection.kernel_sizes", kernel_sizes),
-        ("projection.channels", projection_channels),
-        ("projection.strides", strides),
-        ("backbone.num_layers", layers),
-        *((key, (value,)) for key, value in overrides),
-    ):
-        for value in values:
-            value = tuple(value) if isinstance(value, list | tuple) else value
-            short = key.split(".")[-1]
-            variants.append(
-                Variant(f"pretrained {short}={spell(value)}", "pretrained", ((key, value),))
-            )
-    names_seen = [v.name for v in variants]
-    if len(set(names_seen)) != len(names_seen):
-        raise ValueError(f"duplicate variants: {names_seen}")
-    return variants
-
-
-def parse_setting(
-    config: ml_collections.ConfigDict, text: str, where: str = "--ablate"
-) -> tuple[str, Any]:
-    """'section.field=value' (or 'field=value' at the top, e.g. 'dataset=uci_har') -> (key,
-    value) typed like the config's field: the one reader of a config field written as text
-    (`--ablate`, `config.sweep.ablate`, a config file's ARG).
-
-    Booleans are true/false, tuples integers joined by ',' or 'x'; an unknown key or a value
-    that does not parse names the text and `where` it came from.
-    """
-    key, sep, raw = text.partition("=")
-    key, raw = key.strip(), raw.strip()
-    section, dot, field = key.rpartition(".")
-    if not sep or not raw:
-        raise ValueError(f"{where} {text!r}: expected section.field=value")
-    node = config.get(section) if dot else config
-    if not isinstance(node, ml_collections.ConfigDict) or field not in node:
-        raise ValueError(f"{where} {text!r}: unknown config key {key!r}")
-    current = node[field]
-    if isinstance(current, ml_collections.ConfigDict):
-        raise ValueError(f"{where} {text!r}: {key!r} is a section, not a field")
-    try:
-        if isinstance(current, bool):
-            if raw.lower() not in ("true", "false"):
-                raise ValueError
-            value = raw.lower() == "true"
-        elif isinstance(current, tuple | list):
-            value = tuple(int(part) for part in raw.replace("x", ",").split(",") if part.strip())
-        elif isinstance(current, int | float | str):
-            value = type(current)(raw)
-        else:
-            raise ValueError
-    except ValueError:
-        raise ValueError(
-            f"{where} {text!r}: {raw!r} does not parse as {type(current).__name__}, the type "
-            f"of {key} (now {current!r})"
-        ) from None
-    return key, value
-
-
 def run_dir(
     workdir: Path,
-    variant: Variant,
+    variant: TableRow,
     shots,
     seed: int,
     *,
@@ -189,7 +88,7 @@ def plan(
     *,
     shots: Sequence,
     seeds: int,
-    variants: Sequence[Variant],
+    variants: Sequence[TableRow],
     learning_rates: Sequence[float] | None = None,
     classical_trees: Sequence[int] | None = None,
 ) -> list[core.PlannedRun]:
@@ -240,91 +139,6 @@ def plan(
                             )
                         )
     return planned
-
-
-def _unique(values: Sequence, key: str, kind: type, positive: bool = True) -> tuple:
-    try:
-        values = tuple(kind(v) for v in values)
-    except ValueError:
-        raise ValueError(f"config.sweep.{key}: {list(values)} must be {kind.__name__}s") from None
-    if len(set(values)) != len(values):
-        raise ValueError(f"config.sweep.{key}: {list(values)} lists a value twice")
-    if positive and any(v <= 0 for v in values):
-        raise ValueError(f"config.sweep.{key}: {list(values)} must all be positive")
-    return values
-
-
-def _items(text: str, separator: str = ",") -> list[str]:
-    return [part.strip() for part in str(text).split(separator) if part.strip()]
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepAxes:
-    """A config's `sweep` section, parsed and checked: exactly what `run_sweep` runs."""
-
-    shots: tuple  # sorted, 'all' last
-    seeds: int
-    splits: tuple[int, ...]  # split seeds: config.data.split_seed + 0, 1, ...
-    variants: tuple[Variant, ...]  # base variants, then one 'pretrained' row per ablation
-    learning_rates: tuple[float, ...]  # every neural variant's grid
-    classical_trees: tuple[int, ...]  # classical's grid
-
-
-def sweep_axes(config: ml_collections.ConfigDict) -> SweepAxes:
-    """`config.sweep` as `SweepAxes`: an empty grid means the config's one value.
-
-    Every field is checked here, before any data loads; an error names the config key (the
-    launch script's flags write into these keys: `--seeds` is `config.sweep.seeds`).
-    """
-    axes = config.sweep
-    seeds, splits = axes.seeds, axes.splits
-    for key, value in (("seeds", seeds), ("splits", splits)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"config.sweep.{key} must be an integer >= 1, found {value!r}")
-    first = int(config.data.split_seed)
-    variants = make_variants(
-        _items(axes.variants),
-        overrides=[
-            parse_setting(config, text, where="config.sweep.ablate")
-            for text in _items(axes.get("ablate", ""), ";")
-        ],
-    )
-    if not variants:
-        raise ValueError(f"config.sweep.variants: no variant in {axes.variants!r}")
-    return SweepAxes(
-        shots=tuple(core.parse_shots(axes.shots)),
-        seeds=seeds,
-        splits=tuple(range(first, first + splits)),
-        variants=tuple(variants),
-        learning_rates=_unique(
-            _items(axes.learning_rates) or (config.optim.learning_rate,), "learning_rates", float
-        ),
-        classical_trees=_unique(
-            _items(axes.classical_trees) or (config.classical.num_trees,), "classical_trees", int
-        ),
-    )
-
-
-def check_configs(config: ml_collections.ConfigDict, axes: SweepAxes) -> None:
-    """The sweep's one validation pass, before any data loads: every variant x setting's
-    config (what each run will be, up to its seeds), one `ConfigError` listing every problem.
-    Each run checks its own config once more when it starts (`harjax.run`)."""
-    found: dict[str, None] = {}  # each problem once, in order, whichever rows share it
-    for variant in axes.variants:
-        base = variant.apply(config)
-        for section, field, value in protocol.settings(
-            variant.base, axes.learning_rates, axes.classical_trees
-        ):
-            setting = copy.deepcopy(base)
-            setting[section][field] = value
-            found.update(dict.fromkeys(problems(setting)))
-    if found:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(found))
-
-
-def depth_axis(config: ml_collections.ConfigDict) -> tuple[int, ...]:
-    """`config.sweep.num_layers` as the depths of a depth axis; () = none (the config's depth)."""
-    return _unique(_items(config.sweep.get("num_layers", "")), "num_layers", int)
 
 
 def run_sweep(
@@ -537,7 +351,7 @@ def _curves(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
 
 
 def write_reports(
-    workdir: str | Path, planned: Sequence[core.PlannedRun], variants: Sequence[Variant]
+    workdir: str | Path, planned: Sequence[core.PlannedRun], variants: Sequence[TableRow]
 ) -> None:
     """results.csv, results.md and the plots from the finished runs of this command."""
     workdir = Path(workdir)

@@ -40,7 +40,6 @@ import ml_collections
 from harjax.data import sampling
 from harjax.data.normalization import Stats
 from harjax.reporting import plots, tables
-from harjax.run import validate
 from harjax.run.result import write_json
 from harjax.run.warm_start import InitTrainable, restore_best, trainable_template
 from harjax.sweeps import core
@@ -186,17 +185,13 @@ def transfer_axes(config: ml_collections.ConfigDict) -> TransferAxes:
 def check_configs(config: ml_collections.ConfigDict, axes: TransferAxes) -> None:
     """The sweep's one validation pass, before any dataset loads: the transfer rules
     (`folds.check_config`), then every size of the pre-training, fine-tuning and zero-shot
-    configs as one `ConfigError` (each run checks its own config once more when it starts)."""
+    configs (each run checks its own config once more when it starts)."""
     check_config(config)
     fold = axes.folds[0]  # folds differ in their datasets only
-    configs = [(pretrain_config(config, fold), False), (config, False)]
+    configs = [pretrain_config(config, fold), config]
     if 0 in axes.shots:
-        configs.append((finetune_config(config, fold, 0, 0), True))
-    found: dict[str, None] = {}
-    for each, zero_steps in configs:
-        found.update(dict.fromkeys(validate.problems(each, zero_steps=zero_steps)))
-    if found:
-        raise validate.ConfigError("invalid config:\n  " + "\n  ".join(found))
+        configs.append(finetune_config(config, fold, 0, 0))
+    core.check_configs(configs, zero_steps=[False, False, True])
 
 
 def run_transfer(

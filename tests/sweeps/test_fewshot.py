@@ -51,7 +51,7 @@ def test_transfer_shots_admit_zero_and_no_implicit_all():
 
 def test_settings_are_typed_like_the_config_field_and_bad_ones_name_the_text():
     from configs.default import get_config
-    from harjax.sweeps.fewshot import make_variants, parse_setting
+    from harjax.sweeps.axes import make_variants, parse_setting
 
     config = get_config()
     assert parse_setting(config, "projection.norm=channel") == ("projection.norm", "channel")
@@ -64,9 +64,7 @@ def test_settings_are_typed_like_the_config_field_and_bad_ones_name_the_text():
     assert parse_setting(config, "dataset=uci_har") == ("dataset", "uci_har")
     assert parse_setting(config, "lora.alpha=8") == ("lora.alpha", 8.0)
     assert parse_setting(config, "lora.rank=4") == ("lora.rank", 4)
-    variants = make_variants(
-        ["pretrained"], overrides=[("projection.norm", "channel"), ("lora.rank", 4)]
-    )
+    variants = make_variants(["pretrained"], [("projection.norm", "channel"), ("lora.rank", 4)])
     assert [v.name for v in variants] == [
         "pretrained",
         "pretrained norm=channel",
@@ -84,24 +82,17 @@ def test_settings_are_typed_like_the_config_field_and_bad_ones_name_the_text():
         with pytest.raises(ValueError, match=message):
             parse_setting(config, text)
     with pytest.raises(ValueError, match="duplicate variants"):
-        make_variants(["pretrained"], lora_ranks=[4], overrides=[("lora.rank", 4)])
+        make_variants(["pretrained"], [("lora.rank", 4), ("lora.rank", 4)])
 
 
 def test_sweep_axes_read_the_config_sweep_section():
     from configs.fewshot import get_config
-    from harjax.sweeps.fewshot import sweep_axes
+    from harjax.sweeps.axes import sweep_axes
 
     config = get_config()
     axes = sweep_axes(config)
     assert axes.shots == (1, 5, 10, "all") and axes.seeds == 2 and axes.splits == (0, 1)
-    assert [v.name for v in axes.variants] == [
-        "pretrained",
-        "random",
-        "shuffled",
-        "none",
-        "scratch",
-        "classical",
-    ]
+    assert [v.name for v in axes.variants] == config.sweep.variants.split(",")
     assert axes.learning_rates == (config.optim.learning_rate,)
     assert axes.classical_trees == (config.classical.num_trees,)
     config.sweep.update(

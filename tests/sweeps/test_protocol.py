@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-from harjax.sweeps import fewshot, protocol
+from harjax.sweeps import axes, fewshot, protocol
 from tests.helpers import tiny_config
 from tests.transfer_data import SHARED, write_dataset
 
@@ -22,7 +22,7 @@ def _bundle(size):
 
 def test_plan_two_splits_two_learning_rates(tmp_path):
     config = tiny_config("none")
-    variants = fewshot.make_variants(["none", "classical"])
+    variants = axes.make_variants(["none", "classical"])
     planned = fewshot.plan(
         config,
         tmp_path,
@@ -67,7 +67,7 @@ def test_plan_default_keeps_todays_layout(tmp_path):
         _bundle(5),
         shots=["all"],
         seeds=1,
-        variants=fewshot.make_variants(["none", "classical"]),
+        variants=axes.make_variants(["none", "classical"]),
     )
     assert [str(r.directory.relative_to(tmp_path)) for r in planned] == [
         "runs/none/kall_seed0",
@@ -227,7 +227,9 @@ def test_a_sweep_validates_its_grid_once_and_each_run_once(tmp_path, sweep_confi
     calls = []
     counted = lambda original: lambda config, **kw: calls.append(1) or original(config, **kw)
     monkeypatch.setattr(validate, "problems", counted(validate.problems))
-    monkeypatch.setattr(fewshot, "problems", counted(fewshot.problems))
+    from harjax.sweeps import core
+
+    monkeypatch.setattr(core, "problems", counted(core.problems))
     config = copy.deepcopy(sweep_config)
     config.sweep.update(shots="2", seeds=1, splits=1, variants="classical", classical_trees="4,6")
     rows = fewshot.run_sweep(config, tmp_path, progress=False)

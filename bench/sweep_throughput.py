@@ -4,12 +4,13 @@
 
 The same runs — `pretrained`, 3 seeds x 3 learning rates, k = 5, at the default few-shot
 sweep's shapes (`configs/fewshot.py`) on a random-weight smollm2-shaped backbone — go through
-`Sweep.run` twice in one process: with `models_per_program` 1 (the sequential loop) and with
-all of them in one program (`harjax.run.group`). Printed: the CPU flags, models per second of
-each, their ratio, achieved matmul GFLOP/s (analytic, `bench.common.matmul_flops`), peak RSS,
-the largest per-model difference in final validation macro-F1, and the fraction of models
-whose best step agrees. `--quick`: 2 seeds x 2 rates on the tiny test backbone, 4 steps.
-Wall times include compiling and evaluation: that is what a sweep pays.
+`Sweep.run` twice in one process: with `models_per_program` 1 (one model per program) and
+with all of them in one program (`harjax.run.program.Batched`). Printed: the CPU flags,
+models per second of each, their ratio, achieved matmul GFLOP/s (analytic,
+`bench.common.matmul_flops`), peak RSS, the largest per-model difference in final validation
+macro-F1, and the fraction of models whose best step agrees. `--quick`: 2 seeds x 2 rates on
+the tiny test backbone, 4 steps. Wall times include compiling and evaluation: that is what a
+sweep pays.
 """
 
 from __future__ import annotations

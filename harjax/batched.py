@@ -112,19 +112,12 @@ def num_models(stacked: Any) -> int:
 # ----------------------------------------------------------------------------- optimizer
 
 
-def make_batched_optimizer(
-    *,
-    num_steps: int,
-    warmup_steps: int = 0,
-    weight_decay: float = 0.0,
-    grad_clip: float | None = 1.0,
-    end_lr_fraction: float = 0.0,
-    lora_learning_rate: float | None = None,
-) -> optax.GradientTransformation:
-    """`train.make_optimizer` with its peak learning rate as optimizer *state*.
+def make_batched_optimizer(**arguments) -> optax.GradientTransformation:
+    """`train.make_optimizer(**arguments)` with its peak learning rate as optimizer *state*.
 
-    The LoRA group's own peak (`lora_learning_rate`, None: it shares the per-model rate) is
-    static: one value for every model of the program.
+    `arguments` are `make_optimizer`'s but `learning_rate` (e.g. `train.optimizer_arguments`
+    without it). The LoRA group's own peak (`lora_learning_rate`, None: it shares the per-model
+    rate) is static: one value for every model of the program.
 
     `optax.inject_hyperparams` rebuilds the same warmup+cosine/clip/AdamW chain at every update
     from `opt_state.hyperparams['learning_rate']`, so after `create_batched_train_state` each
@@ -132,15 +125,8 @@ def make_batched_optimizer(
     per-model tree because init and update run inside `jax.vmap`, where leaves have no model axis.
     """
     factory = optax.inject_hyperparams(train.make_optimizer, static_args=_STATIC_OPTIMIZER_ARGS)
-    return factory(
-        learning_rate=0.0,  # placeholder: the real one is per model, in the state
-        num_steps=num_steps,
-        warmup_steps=warmup_steps,
-        weight_decay=weight_decay,
-        grad_clip=grad_clip,
-        end_lr_fraction=end_lr_fraction,
-        lora_learning_rate=lora_learning_rate,
-    )
+    # The learning rate is a placeholder: the real one is per model, in the state.
+    return factory(learning_rate=0.0, **arguments)
 
 
 def create_batched_train_state(

@@ -16,8 +16,8 @@ all off by default (then a run takes `train.num_steps` steps, as before they exi
 
 `resolve(config, num_train_windows)` returns a copy of the config whose `train.num_steps` and
 `train.eval_every` are the resolved values; the run loop trains from that copy (the optimizer,
-the compiled-step cache key and `program.group_key` all read it), while the user's config is what is
-fingerprinted and written to `config.json`.
+the compiled-step cache key and `program.group_key` all read it), while the user's config is
+what is fingerprinted and written to `config.json`.
 """
 
 from __future__ import annotations

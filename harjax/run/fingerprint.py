@@ -78,6 +78,7 @@ def data_identity(data) -> dict[str, Any]:
 def raw_data_content(builder) -> str | None:
     """sha256 of the raw files a user supplied: a `csv:` folder (its builder's digest) or the
     archive found in `manual_dir`; None for downloads, which are checked against their sha256.
+    Computed once per builder (kept as its `content_digest`: a sweep asks for every run).
     """
     content = getattr(builder, "content_digest", None)
     if content is not None:
@@ -94,9 +95,11 @@ def raw_data_content(builder) -> str | None:
         cache = DigestCache(Path(builder.data_dir_root) / "raw_content_digests.json")
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
-            return tree_digest(files, path, cache)
-        digest = cache.sha256(path)
-        cache.save()
+            digest = tree_digest(files, path, cache)
+        else:
+            digest = cache.sha256(path)
+            cache.save()
+        builder.content_digest = digest
         return digest
     return None
 

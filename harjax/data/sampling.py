@@ -3,8 +3,11 @@
 Both draw ONE seeded permutation per class and take a prefix of it, so subsets are nested:
 the k=5 set contains the k=2 set, the 10 % set contains the 1 % set. A sweep over k then
 measures the value of more labels, not the luck of a different draw. `training_windows` is
-the one k-shot selection every sweep (few-shot, transfer) makes for a run; `check_shots`
-fails a sweep before it trains anything when a k is more than a class has.
+the one k-shot selection every sweep (few-shot, transfer) makes for a run: it draws from the
+classes the dataset has windows of (a partial archive's absent classes, already named by the
+build's warning, are left out). `check_shots` fails a sweep before it trains anything when a
+k is more than a class has; `feasible_shots` instead names such a k so a few-shot sweep can
+leave it out (a UEA set whose official TRAIN holds 3 cases of a class has no 5-shot).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ def k_shot(
     k: int,
     seed: int,
     class_names: Sequence[str],
+    classes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Exactly `k` windows of every class from `pool_indices` (sorted dataset indices).
+    """Exactly `k` windows of every class from `pool_indices` (sorted dataset indices);
+    `classes` (a boolean mask over `class_names`) restricts the draw to those classes.
 
     Raises DataError naming the class and its count when a class has fewer than k windows.
     """
@@ -45,6 +50,8 @@ def k_shot(
     pool = np.unique(np.asarray(pool_indices, dtype=np.int64))  # sorted: order-independent
     chosen = []
     for class_id, name in enumerate(class_names):
+        if classes is not None and not classes[class_id]:
+            continue
         members = pool[labels[pool] == class_id]
         if len(members) < k:
             raise DataError(
@@ -84,7 +91,9 @@ def training_windows(data: DataBundle, shots, seed: int, class_names=None) -> np
         return data.split.train
     targets = data.targets(np.arange(len(data.dataset)))
     names = data.class_names if class_names is None else class_names
-    return k_shot(targets, data.split.train, int(shots), seed, names)
+    present = np.zeros(len(names), bool)
+    present[np.unique(targets[(targets >= 0) & (targets < len(names))])] = True
+    return k_shot(targets, data.split.train, int(shots), seed, names, classes=present)
 
 
 def check_shots(data: DataBundle, shots: Sequence, seeds: int, where: str = "") -> None:
@@ -97,3 +106,27 @@ def check_shots(data: DataBundle, shots: Sequence, seeds: int, where: str = "") 
             training_windows(data, max(numeric), seed)
         except ValueError as error:
             raise ValueError(f"{where}{error}") from None
+
+
+def feasible_shots(
+    bundles: Sequence[DataBundle], shots: Sequence, seeds: int
+) -> tuple[list, dict[int, str]]:
+    """(the k of `shots` every bundle can draw for every seed, {left-out k: why}).
+
+    A sweep's pairs need the same k on every split, so a k that one split cannot draw is left
+    out of all of them; `all` (and 0) always stay.
+    """
+    kept, dropped = [], {}
+    for k in shots:
+        if k == ALL or k == 0:
+            kept.append(k)
+            continue
+        try:
+            for data in bundles:
+                for seed in range(seeds):
+                    training_windows(data, k, seed)
+        except ValueError as error:
+            dropped[k] = str(error)
+        else:
+            kept.append(k)
+    return kept, dropped

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from harjax.data.bundle import DataBundle, load_data
 from harjax.reporting import plots, tables
 from harjax.sweeps import core, protocol
 from harjax.sweeps.axes import SweepAxes, TableRow, check_configs, depth_axis, sweep_axes
+
+log = logging.getLogger(__name__)
 
 # The method first, then its ablations, then the baselines it has to beat (the table's order).
 DEFAULT_VARIANT_ORDER = variants.NAMES
@@ -193,9 +196,12 @@ def _run_one(
         split_config = copy.deepcopy(config)
         split_config.data.split_seed = split_seed
         bundles[split_seed] = load_data(split_config)
-        sampling.check_shots(
-            bundles[split_seed], axes.shots, axes.seeds, where=f"split seed {split_seed}: "
-        )
+    # A k that some class cannot supply on some split is left out of every split (pairs need
+    # the same k everywhere), said on the command line and in the sweep's config record.
+    shots, dropped = sampling.feasible_shots(list(bundles.values()), axes.shots, axes.seeds)
+    for k, why in dropped.items():
+        log.warning("k=%s left out of this sweep: %s", k, why)
+    axes = dataclasses.replace(axes, shots=tuple(shots))
     planned = plan(
         config,
         workdir,
@@ -213,6 +219,7 @@ def _run_one(
         {
             "kind": "fewshot",
             "shots": list(axes.shots),
+            "shots_left_out": {str(k): why for k, why in dropped.items()},
             "seeds": axes.seeds,
             "variants": [dataclasses.asdict(v) for v in axes.variants],
             "splits": list(axes.splits),

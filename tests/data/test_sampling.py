@@ -58,3 +58,25 @@ def test_a_runs_training_windows_are_the_k_shot_draw_of_its_split_or_all_of_it()
     check_shots(bundle, [1, 5, ALL], seeds=2)  # jump has 5 windows in the pool
     with pytest.raises(ValueError, match="split seed 3: k_shot: class 'jump' has 5 windows"):
         check_shots(bundle, [6], seeds=1, where="split seed 3: ")
+
+
+def test_classes_absent_from_the_archive_are_not_drawn_and_infeasible_k_is_named():
+    """A partial archive (a class with no window at all) still gets k-shot draws of the classes
+    it has; a k some class cannot supply is left out by `feasible_shots`, with the reason."""
+    import types
+
+    from harjax.data.sampling import ALL, feasible_shots, training_windows
+
+    labels = np.array([0] * 6 + [2] * 3)  # class 1 ('run') is absent from the archive
+    pool = np.arange(9)
+    bundle = types.SimpleNamespace(
+        class_names=("walk", "run", "sit"),
+        split=types.SimpleNamespace(train=pool),
+        dataset=np.zeros(9),
+        targets=lambda indices: labels[indices],
+    )
+    drawn = training_windows(bundle, 2, seed=0)
+    assert sorted(np.bincount(labels[drawn], minlength=3).tolist()) == [0, 2, 2]
+    kept, dropped = feasible_shots([bundle], [1, 3, 5, ALL], seeds=2)
+    assert kept == [1, 3, ALL] and list(dropped) == [5]
+    assert "'sit' has 3 windows" in dropped[5]

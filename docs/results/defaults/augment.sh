@@ -23,5 +23,4 @@ for dataset in uci_har smartwatch; do
   run $dataset O_off ""
   run $dataset P_rotation rotation
   run $dataset Q_standard jitter,scaling,rotation,time_warp
-  run $dataset R_all jitter,scaling,rotation,time_warp,permutation
 done

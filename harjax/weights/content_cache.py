@@ -76,7 +76,10 @@ def remember(
     spec: str, num_layers: int | None, dtype: Any, with_embeddings: bool, content_hash: str
 ) -> None:
     """Records a freshly computed hash (a read-only cache location only costs a reload)."""
-    key = _key(spec, num_layers, dtype, with_embeddings)
+    try:
+        key = _key(spec, num_layers, dtype, with_embeddings)
+    except OSError:  # a file gone since it was read: nothing to remember it by
+        return
     if key is None:
         return
     _memory[key] = content_hash

@@ -369,7 +369,11 @@ def test_gguf_specs_dispatch_to_the_gguf_reader(tmp_path, monkeypatch, llama):
         calls.append(("embedded", num_layers, with_embeddings))
         return reference.config, reference.params
 
-    fake = types.SimpleNamespace(load_gguf=load_gguf, load_smollm2=load_smollm2)
+    embedded_file = tmp_path / "smollm2.gguf"  # where load_backbone records the hash against
+    embedded_file.write_bytes(b"GGUF")
+    fake = types.SimpleNamespace(
+        load_gguf=load_gguf, load_smollm2=load_smollm2, smollm2_path=lambda: embedded_file
+    )
     monkeypatch.setitem(sys.modules, "harjax.weights.gguf", fake)
     monkeypatch.setattr(harjax.weights, "gguf", fake, raising=False)
     (tmp_path / "tiny.gguf").write_bytes(b"GGUF")

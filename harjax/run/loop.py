@@ -420,6 +420,7 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
 
 
 def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, Any]:
+    """A variant that is not neural (`classical`): one fit, scored like every run."""
     from harjax.variants.classical import ClassicalBaseline
 
     clock = time.perf_counter()

@@ -11,9 +11,13 @@ program under it:
           stacked on the host, and no test shows a multi-process job doing it (`Sweep` gives
           such jobs groups of one).
 
-Both expose each model's state in the form the M = 1 program keeps it (`model_state`), which is
-what checkpoints hold, so a run resumes under either program. In float32 both give the same
-numbers; in bfloat16 a program's rounding depends on M (docs/performance.md, Findings).
+Both answer the loop's questions the same way: where batches go (`batch_sharding`), the
+initial states and stacking them (`initial_states`, `stack`), one step of the active models
+(`step`, `host_metrics`), predictions of each model on its windows (`predict`), keeping the
+improved models' trees (`keep_best`), and each model's state in the form the M = 1 program
+keeps it (`model_state`), which is what checkpoints hold, so a run resumes under either program.
+In float32 both give the same numbers; in bfloat16 a program's rounding depends on M
+(docs/performance.md, Findings).
 """
 
 from __future__ import annotations

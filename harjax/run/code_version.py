@@ -85,7 +85,14 @@ def mixed_code_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
     if not groups:
         return []
     if len(groups) == 1:
-        return [f"Code: {describe(next(iter(groups.values()))[0])}", ""]
+        ((source, codes),) = groups.items()
+        line = f"Code: {describe(codes[0])}"
+        if source != code_version()["source_sha256"]:
+            line += (
+                f" — not the code of this command ({describe(code_version())}): its finished "
+                "runs were reused"
+            )
+        return [line, ""]
     total = sum(len(codes) for codes in groups.values())
     ordered = sorted(groups.values(), key=len, reverse=True)
     parts = "; ".join(f"{len(codes)} by {describe(codes[0])}" for codes in ordered)

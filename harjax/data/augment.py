@@ -48,7 +48,7 @@ class AugmentConfig:
     transforms: tuple[str, ...] = ()
     jitter_std: float = 0.05
     scaling_std: float = 0.1
-    rotation_degrees: float = 180.0
+    rotation_degrees: float = 15.0
     time_warp_std: float = 0.2
     time_warp_knots: int = 4
     permutation_segments: int = 4

@@ -16,7 +16,7 @@ def test_torch_projection_matches_flax_projection():
     from bench.torch_twin import TorchProjection, projection_kwargs
     from configs.default import get_config
     from harjax.models.projection import ConvProjection
-    from harjax.variants.assemble import projection_config
+    from harjax.variants.build import projection_config
 
     config = get_config()
     flax_proj = ConvProjection(projection_config(config), d_model=16)

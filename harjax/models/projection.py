@@ -42,7 +42,7 @@ import jax.numpy as jnp
 @dataclasses.dataclass(frozen=True)
 class ProjectionConfig:
     """The projection's hyper-parameters; their defaults live in configs/default.py only
-    (`config.projection`, read by `harjax.variants.assemble.projection_config`)."""
+    (`config.projection`, read by `harjax.variants.build.projection_config`)."""
 
     kernel_sizes: Sequence[int]
     channels: int

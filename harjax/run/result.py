@@ -3,6 +3,8 @@
 Every variant's result has the same keys (`RESULT_KEYS`); what a sweep knows about a run (its
 row in the tables: variant name, k, seed, fold, ...) is passed as `tags` and kept apart under
 `result["tags"]`, so nothing a caller adds can silently replace a measured field.
+`base_fields` are what every run records before it trains (with `class_coverage_warnings`),
+`neural_result` the record of a trained neural run.
 """
 
 from __future__ import annotations

@@ -28,11 +28,11 @@ class Steps:
 class StepCache:
     """`get(config, assembled, ...)` returns the `Steps` for that model structure, compiling once.
 
-    The key is everything that shapes the computation: model, projection, LoRA, optimizer,
-    scratch and cnn sections (`optim.lora_learning_rate` among them: it adds a parameter group), the
-    backbone module, class/channel counts, window length, the resolved step count (the
-    schedule's length: callers pass `budget.resolve`d configs), the devices and the trainable
-    tree's paths.
+    The key is everything that shapes the computation: the model, projection, LoRA and optimizer
+    sections (`optim.lora_learning_rate` among them: it adds a parameter group), the model
+    module itself (its backbone, and whatever a variant's own config section sets in it),
+    class/channel counts, window length, the resolved step count (the schedule's length:
+    callers pass `budget.resolve`d configs), the devices and the trainable tree's paths.
     """
 
     def __init__(self):
@@ -43,11 +43,10 @@ class StepCache:
 
     @staticmethod
     def key(config, assembled, num_classes: int, num_channels: int, mesh: Mesh) -> str:
-        sections = ("model", "projection", "lora", "optim", "scratch", "cnn")
+        sections = ("model", "projection", "lora", "optim")
         parts: dict[str, Any] = {name: config[name].to_dict() for name in sections}
         parts.update(
-            backbone_module=repr(getattr(assembled.model, "backbone", None)),
-            model_class=type(assembled.model).__name__,
+            model_module=repr(assembled.model),
             num_classes=num_classes,
             num_channels=num_channels,
             window=int(config.data.window_length),

@@ -114,13 +114,22 @@ def feasible_shots(
     """(the k of `shots` every bundle can draw for every seed, {left-out k: why}).
 
     A sweep's pairs need the same k on every split, so a k that one split cannot draw is left
-    out of all of them; `all` (and 0) always stay.
+    out of all of them; `all` (and 0) always stay. A k that NO class of a split can supply is
+    a mistake, not a small class: a DataError (e.g. `--shots 100000`).
     """
     kept, dropped = [], {}
     for k in shots:
         if k == ALL or k == 0:
             kept.append(k)
             continue
+        for data in bundles:
+            pool = data.targets(np.asarray(data.split.train))
+            largest = np.bincount(pool[pool >= 0]).max(initial=0)
+            if k > largest:
+                raise DataError(
+                    f"k_shot: every class has fewer than k={k} windows in the training split "
+                    f"(the largest has {largest})"
+                )
         try:
             for data in bundles:
                 for seed in range(seeds):

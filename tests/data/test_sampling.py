@@ -80,3 +80,5 @@ def test_classes_absent_from_the_archive_are_not_drawn_and_infeasible_k_is_named
     kept, dropped = feasible_shots([bundle], [1, 3, 5, ALL], seeds=2)
     assert kept == [1, 3, ALL] and list(dropped) == [5]
     assert "'sit' has 3 windows" in dropped[5]
+    with pytest.raises(DataError, match="every class has fewer than k=7 windows"):
+        feasible_shots([bundle], [1, 7], seeds=1)

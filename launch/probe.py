@@ -3,9 +3,11 @@
     python launch/probe.py [--dataset smartwatch] [--backbone smollm2-135m] [--workdir runs/probe]
         [--config configs/probe.py] [--config.backbone.num_layers 4]
         [--config.model.skip_first_token True] [--config.probe.c_grid 0.1,1]
+        [--config.probe.seeds 3]
 
-Writes WORKDIR/{probe.csv, probe.md, probe.png}: one row per (variant, layer) for the
-pretrained, random and shuffled backbones, plus projection-only (no backbone).
+Writes WORKDIR/{probe.csv, probe.md, probe.png}: one row per (variant, layer, seed) for the
+pretrained, random and shuffled backbones, plus projection-only (no backbone); probe.md gives
+each layer's mean over seeds with an interval and pretrained - control paired on seed.
 """
 
 from absl import flags

@@ -3,8 +3,8 @@
 `plot_shots` draws macro-F1 against k for any sweep (lines by a series column, optional panels
 by another); `plot_differences` the paired difference from a reference variant with its CI;
 `plot_convergence`, `plot_confusion` and `plot_trainable_params` are the few-shot
-sweep's and the run's other figures; `plot_lines` any other study's y-against-x lines (the
-probe's macro-F1 per layer).
+sweep's and the run's other figures; `plot_lines` any other study's y-against-x lines, with
+optional interval bands (the probe's macro-F1 per layer over seeds).
 """
 
 from __future__ import annotations
@@ -340,17 +340,24 @@ def plot_lines(
     ylabel: str,
     title: str = "",
     levels: Mapping[str, float] | None = None,
+    bands: Mapping[str, Sequence[tuple[float, float, float]]] | None = None,
 ) -> None:
-    """y against x, one colour per named line (integer x ticks at the points); each of
-    `levels` a dashed grey horizontal line, e.g. a floor the lines have to clear."""
+    """y against x, one colour per named line (integer x ticks at the points, at most 16 of
+    them); each of `levels` a dashed grey horizontal line, e.g. a floor the lines have to
+    clear; `bands[name]` (x, low, high) points shade an interval around that line."""
     colours = _colours(list(lines))
     figure = _figure()
     axes = figure.add_subplot()
     for name, points in lines.items():
-        axes.plot(*zip(*points), marker="o", color=colours[name], label=name)
+        axes.plot(*zip(*points), marker="o", markersize=3, color=colours[name], label=name)
+        band = (bands or {}).get(name, ())
+        if band:
+            x, low, high = zip(*band)
+            axes.fill_between(x, low, high, color=colours[name], alpha=0.2, linewidth=0)
     for name, level in (levels or {}).items():
         axes.axhline(level, color="grey", linestyle="--", label=name)
-    axes.set_xticks(sorted({x for points in lines.values() for x, _ in points}))
+    ticks = sorted({x for points in lines.values() for x, _ in points})
+    axes.set_xticks(ticks if len(ticks) <= 16 else ticks[:: math.ceil(len(ticks) / 16)])
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=9)

@@ -11,8 +11,11 @@ a logistic regression:
       -> per layer: standardise + logistic regression, C chosen on the validation split
 
 `projection-only` pools the projection's tokens without any backbone: the floor a backbone's
-layers have to clear. Variants differ only in the backbone's weights (`variants.controls`), so a
-gap between `pretrained` and `shuffled` at a layer is the pretrained weights' doing.
+layers have to clear. Within a seed, variants differ only in the backbone's weights
+(`variants.controls`), so a gap between `pretrained` and `shuffled` at a layer is the pretrained
+weights' doing. Across `config.probe.seeds` seeds (`config.seed`, `config.seed + 1`, ...) the
+projection's initialisation and the controls' draws change, so the reports give each layer an
+interval over seeds and pair the variants on seed (`harjax.sweeps.probe_report`).
 
 `run_probe(config, workdir)` writes probe.csv, probe.md and probe.png; `launch/probe.py` is its
 command line and `configs/probe.py` its config (the `probe` section lives there only).
@@ -34,14 +37,16 @@ import numpy as np
 from tqdm import tqdm
 
 from harjax import lora, variants
-from harjax.reporting import plots, tables
+from harjax.reporting import tables
 from harjax.reporting.metrics import classification_metrics
+from harjax.sweeps import probe_report
+from harjax.sweeps.probe_report import PROJECTION_ONLY
 from harjax.variants import BACKBONE_VARIANTS, assemble, build
 
-PROJECTION_ONLY = "projection-only"
 COLUMNS = (
     "variant",
     "layer",
+    "seed",
     "C",
     "val_macro_f1",
     "test_accuracy",
@@ -72,7 +77,7 @@ def problems(config: ml_collections.ConfigDict) -> list[str]:
         for c in grid
     ):
         found.append(f"config.probe.c_grid must be a non-empty list of numbers > 0, found {grid!r}")
-    for key in ("max_iter", "batch_size"):
+    for key in ("max_iter", "batch_size", "seeds"):
         value = probe[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             found.append(f"config.probe.{key} must be an integer >= 1, found {value!r}")
@@ -124,36 +129,55 @@ class Features:
     labels: np.ndarray
 
 
-def _models(config, bundle, backbone):
-    """{variant: (HARModel reading every layer, params)} plus the projection-only pair.
+def seeds_of(config: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The probe's seeds: `config.seed`, `config.seed + 1`, ... (`config.probe.seeds` of them)."""
+    return tuple(int(config.seed) + index for index in range(int(config.probe.seeds)))
 
-    Every variant is assembled with the same seed: `assemble` draws the projection from
-    `jax.random.key(config.seed)` before any backbone control, so its weights are identical.
+
+def iter_models(config, bundle, backbone, seed: int):
+    """(variant, (HARModel reading every layer, params)) for each variant, then projection-only.
+
+    One variant's backbone copy at a time (a generator), so memory holds one control, not all.
+    Every variant is assembled from `jax.random.key(seed)`: `assemble` draws the projection from
+    it before any backbone control, so within a seed the projection is identical across
+    variants, while the controls' draws (`random`, `shuffled`) follow the seed too.
     """
     num_layers = backbone.config.num_layers
-    models = {}
+    floor = None
     for variant in config.probe.variants:
         built = assemble.assemble(
             _feature_config(config, variant),
             num_classes=len(bundle.class_names),
             num_channels=bundle.dataset.num_channels,
-            rng=jax.random.key(int(config.seed)),
+            rng=jax.random.key(int(seed)),
             backbone=backbone,
         )
         model = built.model.clone(readout_layers=tuple(range(num_layers)))
-        models[variant] = (model, lora.merge_params(built.trainable, built.frozen))
-    model, params = models[config.probe.variants[0]]
-    models[PROJECTION_ONLY] = (model.clone(backbone=None), {"projection": params["projection"]})
-    return models
+        params = lora.merge_params(built.trainable, built.frozen)
+        if floor is None:
+            floor = (model.clone(backbone=None), {"projection": params["projection"]})
+        yield variant, (model, params)
+        del built, params
+    yield PROJECTION_ONLY, floor
 
 
 def extract_features(
-    config: ml_collections.ConfigDict, bundle, indices: np.ndarray, stats, models
+    config: ml_collections.ConfigDict,
+    bundle,
+    indices: np.ndarray,
+    stats,
+    models,
+    forwards: dict | None = None,
 ) -> Features:
-    """Pooled features of the windows at `indices`, one jitted forward per batch and model."""
+    """Pooled features of the windows at `indices`, one jitted forward per batch and model.
+
+    Each forward returns every layer's pooled hidden state at once (`readout_layers`), so the
+    backbone runs once per batch whatever the depth. `forwards` caches the compiled programs by
+    module structure; pass the same dict across seeds and variants to compile once.
+    """
     from harjax.data import pipeline
 
-    forwards = {}  # one compiled program per module structure, shared by the backbone variants
+    forwards = {} if forwards is None else forwards
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in models}
     labels = []
     batches = pipeline.eval_batches(
@@ -224,65 +248,41 @@ def fit_probe(
     }
 
 
-def best_layers(rows: Sequence[tables.Row]) -> dict[str, tables.Row]:
-    """{variant: its row with the highest validation macro-F1} (ties: the earlier layer)."""
-    best: dict[str, tables.Row] = {}
-    for row in rows:
-        current = best.get(row["variant"])
-        if current is None or row["val_macro_f1"] > current["val_macro_f1"]:
-            best[row["variant"]] = row
-    return best
-
-
-# --------------------------------------------------------------------------------- reports
-
-
-def _layer_text(layer) -> str:
-    return "—" if layer is None else str(layer)
-
-
-def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> str:
-    lines = [
-        [
-            row["variant"],
-            _layer_text(row["layer"]),
-            f"{row['C']:g}",
-            f"{row['val_macro_f1']:.3f}",
-            f"{row['test_accuracy']:.3f}",
-            f"{row['test_macro_f1']:.3f}",
-            row["num_features"],
-        ]
-        for row in rows
-    ]
-    header = ["variant", "layer", "C", "val macro-F1", "test accuracy", "test macro-F1", "features"]
-    text = ["# Linear probe on frozen features", "", *header_lines, ""]
-    text.append(tables.markdown_table(header, lines, "lrrrrrr"))
-    for variant, row in best_layers(rows).items():
-        scores = f"validation macro-F1 {row['val_macro_f1']:.3f}, test {row['test_macro_f1']:.3f}"
-        if row["layer"] is None:
-            text.append(f"- {variant} (the projection's tokens pooled, no backbone): {scores}.")
-        else:
-            text.append(f"- {variant}: best layer by validation is {row['layer']} ({scores}).")
-    return "\n".join(text) + "\n"
-
-
-def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> None:
-    """Test macro-F1 vs layer, one line per variant; projection-only a dashed horizontal line."""
-    names = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
-    plots.plot_lines(
-        {
-            name: [(r["layer"], r["test_macro_f1"]) for r in rows if r["variant"] == name]
-            for name in names
-        },
-        path,
-        xlabel="backbone layer (0-based)",
-        ylabel="test macro-F1 (C chosen on validation)",
-        title=title,
-        levels={r["variant"]: r["test_macro_f1"] for r in rows if r["layer"] is None},
-    )
-
-
 # ------------------------------------------------------------------------------------- run
+
+
+def probe_rows(config, bundle, stats, backbone, seed: int, forwards: dict) -> list[tables.Row]:
+    """The rows of one seed: every variant's layers, then projection-only.
+
+    Features are extracted and probed one variant at a time, so memory holds one variant's
+    (layers x windows x d_model) floats for the three splits, never all variants'.
+    """
+    split = bundle.split
+    rows = []
+    for name, pair in iter_models(config, bundle, backbone, seed):
+        features = {
+            part: extract_features(
+                config, bundle, getattr(split, part), stats, {name: pair}, forwards
+            )
+            for part in ("train", "val", "test")
+        }
+        for layer, _ in enumerate(features["train"].layers[name]):
+            train, val, test = (
+                (features[part].layers[name][layer], features[part].labels)
+                for part in ("train", "val", "test")
+            )
+            scores = fit_probe(
+                train,
+                val,
+                test,
+                bundle.class_names,
+                c_grid=tuple(config.probe.c_grid),
+                max_iter=int(config.probe.max_iter),
+            )
+            layer_name = None if name == PROJECTION_ONLY else layer
+            rows.append({"variant": name, "layer": layer_name, "seed": int(seed), **scores})
+        del features
+    return rows
 
 
 def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, backbone=None):
@@ -305,44 +305,34 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
             variants.backbone_source(_feature_config(config, "pretrained"))
         )
     stats = compute_stats(bundle.dataset, split.train)
-    models = _models(config, bundle, backbone)
-    features = {
-        name: extract_features(config, bundle, getattr(split, name), stats, models)
-        for name in ("train", "val", "test")
-    }
+    forwards: dict = {}
     rows = []
-    for name in (*config.probe.variants, PROJECTION_ONLY):
-        for layer, _ in enumerate(features["train"].layers[name]):
-            train, val, test = (
-                (features[part].layers[name][layer], features[part].labels)
-                for part in ("train", "val", "test")
-            )
-            scores = fit_probe(
-                train,
-                val,
-                test,
-                bundle.class_names,
-                c_grid=tuple(config.probe.c_grid),
-                max_iter=int(config.probe.max_iter),
-            )
-            layer_name = None if name == PROJECTION_ONLY else layer
-            rows.append({"variant": name, "layer": layer_name, **scores})
+    for seed in seeds_of(config):
+        rows += probe_rows(config, bundle, stats, backbone, seed, forwards)
     tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
     dtype = build.resolve_compute_dtype(str(config.backbone.dtype))["name"]
     readout = (
         f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "
         f"skip first token {bool(config.model.skip_first_token)}"
     )
+    seeds = seeds_of(config)
     header = [
-        f"Dataset {config.dataset!r} ({len(split.train)} train / {len(split.val)} val / "
-        f"{len(split.test)} test windows, subject-disjoint), backbone {backbone.spec!r} "
-        f"({backbone.config.num_layers} layers, compute dtype {dtype}), seed {config.seed}; "
-        f"{readout}.",
-        "Projection at its seeded initialisation (the same weights for every variant), "
-        "nothing trained but a standardised logistic regression per row; its C is chosen from "
+        f"Dataset {config.dataset!r}, split {config.data.split!r} (split seed "
+        f"{config.data.split_seed}; {len(split.train)} train / "
+        f"{len(split.val)} val / {len(split.test)} test windows, subject-disjoint), backbone "
+        f"{backbone.spec!r} at depth {backbone.config.num_layers} (layers 0 to "
+        f"{backbone.config.num_layers - 1}), compute dtype {dtype}; {len(seeds)} seed"
+        f"{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}); {readout}.",
+        "Per seed: the projection at its seeded initialisation (the same weights for every "
+        "variant of that seed) and the controls' draws from that seed; nothing trained but a "
+        "standardised logistic regression per (variant, layer, seed), its C chosen from "
         f"{tuple(config.probe.c_grid)} by validation macro-F1, and so is each variant's best "
-        "layer. Test is scored once, by the chosen model.",
+        "layer per seed. Test is scored once, by the chosen model.",
     ]
-    (workdir / "probe.md").write_text(markdown(rows, header))
-    plot(rows, workdir / "probe.png", f"Linear probe per layer: {config.dataset}, {backbone.spec}")
+    (workdir / "probe.md").write_text(probe_report.markdown(rows, header))
+    probe_report.plot(
+        rows,
+        workdir / "probe.png",
+        f"Linear probe per layer: {config.dataset}, {backbone.spec}, {len(seeds)} seeds",
+    )
     return rows

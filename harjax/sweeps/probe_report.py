@@ -1,0 +1,225 @@
+"""The linear probe's reports: per-layer intervals over seeds, paired differences, best layers.
+
+`harjax.sweeps.probe` writes one row per (variant, layer, seed); everything here is computed
+from those rows alone, so probe.md and probe.png can be rebuilt from probe.csv. A layer's score
+is the mean test macro-F1 over seeds with a t interval (`stats.confidence_interval`); the
+pretrained backbone is compared with each control at the same layer on the same seed
+(`stats.paired_differences`, paired on `seed`), and a difference is claimed only when its
+interval excludes zero. Each variant's best layer is chosen per seed on validation macro-F1.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+from harjax.reporting import plots, stats, tables
+
+PROJECTION_ONLY = "projection-only"
+REFERENCE = "pretrained"
+METRIC = "test_macro_f1"
+LEVEL = 0.95
+
+
+def best_layers(rows: Sequence[tables.Row]) -> dict[tuple[str, int], tables.Row]:
+    """{(variant, seed): its row with the highest validation macro-F1} (ties: the earlier
+    layer). Rows without a `seed` count as seed 0."""
+    best: dict[tuple[str, int], tables.Row] = {}
+    for row in rows:
+        key = (row["variant"], int(row.get("seed", 0)))
+        current = best.get(key)
+        if current is None or row["val_macro_f1"] > current["val_macro_f1"]:
+            best[key] = row
+    return best
+
+
+def layer_intervals(rows: Sequence[tables.Row]) -> dict[tuple[str, int | None], stats.Interval]:
+    """{(variant, layer): mean test macro-F1 over seeds and its t interval} (NaN bounds with
+    one seed). projection-only's layer is None."""
+    groups = tables.group_rows(rows, ["variant", "layer"], replicate="seed")
+    return {
+        key: stats.confidence_interval([float(r[METRIC]) for r in group], level=LEVEL)
+        for key, group in groups.items()
+    }
+
+
+def paired_by_layer(
+    rows: Sequence[tables.Row], control: str
+) -> dict[int, tuple[stats.Paired, stats.Interval]]:
+    """{layer: (pretrained - control per seed, the interval of its mean)}, paired on seed."""
+    found = stats.paired_differences(
+        [row for row in rows if row["layer"] is not None],
+        metric=METRIC,
+        compare="variant",
+        a=REFERENCE,
+        b=control,
+        within=("layer",),
+        pair_on=("seed",),
+    )
+    return {
+        group[0]: (paired, stats.confidence_interval(paired.differences, level=LEVEL))
+        for group, paired in sorted(found.items())
+    }
+
+
+def _seeds(count: int) -> str:
+    return "1 seed" if count == 1 else f"{count} seeds"
+
+
+def _mean_ci(interval: stats.Interval) -> str:
+    if interval.n == 0:
+        return "—"
+    if interval.n < 2 or math.isnan(interval.low):
+        return f"{interval.mean:.3f}"
+    return f"{interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+
+def _difference(interval: stats.Interval) -> str:
+    if interval.n == 0:
+        return "—"
+    mean = f"{round(interval.mean, 3) + 0.0:+.3f}"
+    if interval.n < 2:
+        return mean
+    return f"{mean} [{round(interval.low, 3) + 0.0:.3f}, {round(interval.high, 3) + 0.0:.3f}]"
+
+
+def _verdict(interval: stats.Interval) -> str:
+    """'no detectable difference' unless the interval excludes zero; 'cannot tell' with n < 2."""
+    sign = stats.direction(interval)
+    return {
+        1: f"{REFERENCE} higher",
+        -1: f"{REFERENCE} lower",
+        0: "no detectable difference",
+        None: "cannot tell (one seed)",
+    }[sign]
+
+
+def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> str:
+    """probe.md: per-layer means with intervals, paired differences, best layers per seed."""
+    level = f"{LEVEL * 100:g} %"
+    seeds = sorted({int(row["seed"]) for row in rows})
+    variants = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
+    layers = sorted({r["layer"] for r in rows if r["layer"] is not None})
+    means = layer_intervals(rows)
+    text = ["# Linear probe on frozen features", "", *header_lines, ""]
+
+    text += [
+        f"## Test macro-F1 per layer (mean over {_seeds(len(seeds))}, {level} t interval)",
+        "",
+    ]
+    lines = [
+        [
+            layer,
+            *(
+                _mean_ci(means.get((v, layer), stats.Interval(0, 0, 0, 0, "t", LEVEL)))
+                for v in variants
+            ),
+        ]
+        for layer in layers
+    ]
+    text.append(
+        tables.markdown_table(["layer", *variants], lines, "r" + "r" * len(variants)).rstrip("\n")
+    )
+    if (PROJECTION_ONLY, None) in means:
+        floor = means[(PROJECTION_ONLY, None)]
+        text.append(
+            f"\nFloor, {PROJECTION_ONLY} (the projection's tokens pooled, no backbone): "
+            f"{_mean_ci(floor)}."
+        )
+
+    controls = [v for v in variants if v != REFERENCE]
+    if REFERENCE in variants and controls:
+        text += [
+            "",
+            f"## Paired difference {REFERENCE} − control per layer (paired on seed, {level} "
+            "t interval)",
+            "",
+            "A difference is claimed only when its interval excludes zero.",
+            "",
+        ]
+        lines = []
+        found = {control: paired_by_layer(rows, control) for control in controls}
+        for layer in layers:
+            for control in controls:
+                if layer not in found[control]:
+                    continue
+                paired, interval = found[control][layer]
+                lines.append(
+                    [
+                        layer,
+                        control,
+                        _difference(interval),
+                        interval.n,
+                        paired.unpaired,
+                        _verdict(interval),
+                    ]
+                )
+        header = [
+            "layer",
+            "control",
+            f"{REFERENCE} − control [{level} CI]",
+            "pairs",
+            "unpaired",
+            "verdict",
+        ]
+        text.append(tables.markdown_table(header, lines, "rlrrrl").rstrip("\n"))
+
+    text += [
+        "",
+        "## Best layer per variant and seed (chosen on validation macro-F1)",
+        "",
+    ]
+    best = best_layers(rows)
+    lines = []
+    for variant in [*variants, PROJECTION_ONLY]:
+        for seed in seeds:
+            row = best.get((variant, seed))
+            if row is None:
+                continue
+            layer = "—" if row["layer"] is None else row["layer"]
+            lines.append(
+                [
+                    variant,
+                    seed,
+                    layer,
+                    f"{row['C']:g}",
+                    f"{row['val_macro_f1']:.3f}",
+                    f"{row['test_macro_f1']:.3f}",
+                ]
+            )
+    header = ["variant", "seed", "best layer", "C", "val macro-F1", "test macro-F1"]
+    text.append(tables.markdown_table(header, lines, "lrrrrr").rstrip("\n"))
+    text.append("")
+    for variant in [*variants, PROJECTION_ONLY]:
+        scores = [best[(variant, s)][METRIC] for s in seeds if (variant, s) in best]
+        if scores:
+            interval = stats.confidence_interval(scores, level=LEVEL)
+            text.append(
+                f"- {variant}: test macro-F1 at its validation-chosen layer, mean over seeds "
+                f"{_mean_ci(interval)}."
+            )
+    text.append("\nEvery (variant, layer, seed) row, with its C and accuracy: probe.csv.")
+    return "\n".join(text) + "\n"
+
+
+def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> None:
+    """Mean test macro-F1 vs layer per variant with its interval band over seeds;
+    projection-only's mean a dashed horizontal line."""
+    means = layer_intervals(rows)
+    names = tables.ordered(r["variant"] for r in rows if r["layer"] is not None)
+    lines, bands = {}, {}
+    for name in names:
+        found = sorted((layer, ci) for (v, layer), ci in means.items() if v == name)
+        lines[name] = [(layer, ci.mean) for layer, ci in found]
+        bands[name] = [(layer, ci.low, ci.high) for layer, ci in found if ci.n > 1]
+    seeds = len({row["seed"] for row in rows})
+    plots.plot_lines(
+        lines,
+        path,
+        xlabel="backbone layer (0-based)",
+        ylabel=f"test macro-F1, mean of {seeds} seeds (C chosen on validation)",
+        title=title,
+        levels={name: ci.mean for (name, layer), ci in means.items() if layer is None},
+        bands=bands,
+    )

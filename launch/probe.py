@@ -8,6 +8,8 @@
 Writes WORKDIR/{probe.csv, probe.md, probe.png}: one row per (variant, layer, seed) for the
 pretrained, random and shuffled backbones, plus projection-only (no backbone); probe.md gives
 each layer's mean over seeds with an interval and pretrained - control paired on seed.
+Resumable: probe.csv is rewritten after every seed, and rerunning the same command (or one
+with more seeds) keeps the finished seeds; `--overwrite` starts afresh.
 """
 
 from absl import flags
@@ -25,7 +27,7 @@ def main(argv):
     probe.check_config(config)  # before the dataset or the backbone loads
     cli.validate_dataset(config.dataset)
     workdir = cli.prepare_workdir(flags.FLAGS.workdir, "runs/probe")
-    probe.run_probe(config, workdir)
+    probe.run_probe(config, workdir, overwrite=flags.FLAGS.overwrite)
     print((workdir / "probe.md").read_text())
     print(f"wrote {workdir / 'probe.csv'}, {workdir / 'probe.md'} and {workdir / 'probe.png'}")
 

@@ -285,16 +285,57 @@ def probe_rows(config, bundle, stats, backbone, seed: int, forwards: dict) -> li
     return rows
 
 
-def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, backbone=None):
+def resumed_rows(config, bundle, workdir: Path, *, overwrite: bool = False) -> list[tables.Row]:
+    """The rows of the seeds an earlier run of this same probe finished in `workdir`.
+
+    probe.csv is rewritten after every seed, and `fingerprint.json` records what the probe is
+    (`run.fingerprint`: config, data, backbone content, compute dtype; `probe.seeds` left out,
+    so asking for more seeds resumes). A workdir holding another probe is an error unless
+    `overwrite`, which starts afresh; a probe.csv without a fingerprint (older harjax) is
+    replaced.
+    """
+    from harjax.run import fingerprint as fingerprints
+
+    identity = config.copy_and_resolve_references()
+    with identity.unlocked():
+        identity.probe.seeds = 0
+    expected = fingerprints.fingerprint(
+        identity, bundle, bundle.split.train, tags={"sweep": "probe"}
+    )
+    recorded, path = fingerprints.recorded(workdir), workdir / "probe.csv"
+    rows = []
+    if recorded is not None and path.exists() and not overwrite:
+        if not fingerprints.matches(recorded, expected):
+            shown = "; ".join(fingerprints.differences(recorded, expected)[:6])
+            raise fingerprints.StaleRunError(
+                f"{workdir} holds a probe of another configuration ({shown}); use a new "
+                "--workdir, or pass --overwrite to start afresh"
+            )
+        wanted = set(seeds_of(config))
+        rows = [row for row in tables.read_csv(path, required=COLUMNS) if row["seed"] in wanted]
+    fingerprints.record(workdir, expected)
+    return rows
+
+
+def run_probe(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    backbone=None,
+    overwrite: bool = False,
+):
     """Features, probes and reports for `config`; returns the rows (also in probe.csv).
 
-    `backbone` may be a pre-loaded `harjax.weights.Backbone` (else `config.backbone.spec`).
+    Resumable: seeds already in WORKDIR/probe.csv from the same probe are kept, not rerun
+    (`resumed_rows`). `backbone` may be a pre-loaded `harjax.weights.Backbone` (else
+    `config.backbone.spec`).
     """
     from harjax.data.bundle import load_data
     from harjax.data.normalization import compute_stats
 
     check_config(config)
     workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     bundle = load_data(config)
     split = bundle.split
     for name in ("train", "val", "test"):
@@ -306,10 +347,15 @@ def run_probe(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *, 
         )
     stats = compute_stats(bundle.dataset, split.train)
     forwards: dict = {}
-    rows = []
+    rows = resumed_rows(config, bundle, workdir, overwrite=overwrite)
+    done = {row["seed"] for row in rows}
     for seed in seeds_of(config):
+        if seed in done:
+            print(f"probe: seed {seed} already in {workdir / 'probe.csv'}, kept", flush=True)
+            continue
         rows += probe_rows(config, bundle, stats, backbone, seed, forwards)
-    tables.write_csv(rows, workdir / "probe.csv", COLUMNS)
+        rows.sort(key=lambda row: seeds_of(config).index(row["seed"]))  # stable: seed order
+        tables.write_csv(rows, workdir / "probe.csv", COLUMNS)  # finished seeds, as they come
     dtype = build.resolve_compute_dtype(str(config.backbone.dtype))["name"]
     readout = (
         f"pooling {config.model.pooling}, final norm {bool(config.model.final_norm)}, "

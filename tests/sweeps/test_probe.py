@@ -268,3 +268,37 @@ def test_launch_bad_flag_exits_2_with_one_line(tmp_path, flags, message, harjax_
     assert result.stderr.count("error:") == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "probe.csv").exists()
+
+
+def test_resumes_finished_seeds_and_refuses_another_probe(tmp_path, tiny_llama_dir, monkeypatch):
+    from harjax.run.fingerprint import StaleRunError
+
+    calls = []
+
+    def fake_rows(config, bundle, stats, backbone, seed, forwards):
+        calls.append(seed)
+        return [
+            {**row, "seed": seed, "test_macro_f1": row["test_macro_f1"] + seed / 100}
+            for row in _synthetic_rows()
+            if row["seed"] == 0
+        ]
+
+    monkeypatch.setattr(probe, "probe_rows", fake_rows)
+    config = _config(tmp_path, tiny_llama_dir)
+    workdir = tmp_path / "work"
+    probe.run_probe(config, workdir)
+    config.probe.seeds = 3
+    rows = probe.run_probe(config, workdir)  # more seeds: seed 0 is kept, 1 and 2 run
+    assert calls == [0, 1, 2]
+    assert [r["seed"] for r in read_csv(workdir / "probe.csv")] == [r["seed"] for r in rows]
+    assert sorted({r["seed"] for r in rows}) == [0, 1, 2]
+    text = (workdir / "probe.md").read_text()  # the kept seed and the new ones, paired
+    assert "3 seeds (0, 1, 2)" in text
+    assert "| 0 | random | +0.100 [0.100, 0.100] | 3 | 0 | pretrained higher |" in text
+    probe.run_probe(config, workdir)
+    assert calls == [0, 1, 2]  # nothing left to run
+    config.probe.c_grid = (0.5,)
+    with pytest.raises(StaleRunError, match="probe.c_grid"):
+        probe.run_probe(config, workdir)
+    probe.run_probe(config, workdir, overwrite=True)
+    assert calls == [0, 1, 2, 0, 1, 2]

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 import harjax
+from harjax import variants
 from harjax.run.lock import LOCK_FILE
 from harjax.run.result import json_default, write_json
 
@@ -106,8 +107,6 @@ def raw_data_content(builder) -> str | None:
 
 def backbone_content(config) -> str | None:
     """The frozen backbone's content hash for variants that load one (else None)."""
-    from harjax import variants
-
     source = variants.backbone_source(config)
     if source is None:
         return None
@@ -138,8 +137,10 @@ def fingerprint(
             config.get(section, {}).pop(name, None)
     if not config.get("data", {}).get("augment", {}).get("transforms", ""):
         config.get("data", {}).pop("augment", None)  # augmentation off: as before it existed
-    if config.get("model", {}).get("variant") != "cnn":
-        config.pop("cnn", None)  # only the cnn variant reads it
+    variant = config.get("model", {}).get("variant")
+    for other in variants.VARIANTS.values():  # a section only another variant reads
+        if other.section and other.name != variant:
+            config.pop(other.section, None)
     payload = {
         "config": config,
         "data": data_identity(data),

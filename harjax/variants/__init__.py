@@ -46,7 +46,9 @@ class Variant:
     rng)` redraws the frozen backbone (the referee's controls); `program`: runs of variants with
     one program name differ only in frozen values and can train as one batched program (None:
     the run trains alone); `transferable`: a transfer run may carry its trainable tree between
-    datasets (one fixed frozen backbone); `checks(config)` are its own config problems.
+    datasets (one fixed frozen backbone); `checks(config)` are its own config problems;
+    `section`: a config section only this variant reads, added after results existed, so it
+    is left out of the other variants' fingerprints (their older records still match).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Variant:
     program: str | None = None
     transferable: bool = False
     checks: Callable[[ml_collections.ConfigDict], list[str]] = lambda config: []
+    section: str | None = None
 
     @property
     def neural(self) -> bool:
@@ -122,6 +125,7 @@ VARIANTS: dict[str, Variant] = {
             trainable=(r"^conv_\d+/", r"^head/"),
             program="cnn",
             transferable=True,
+            section="cnn",
         ),
         Variant("classical", None, trainable=()),  # no trainable tree to transfer
     )

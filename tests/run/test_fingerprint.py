@@ -146,3 +146,16 @@ def test_raw_data_content_follows_the_bytes_of_a_manual_archive(tmp_path):
     assert fingerprint.raw_data_content(builder()) != before
     csv_builder = types.SimpleNamespace(content_digest="abc", manual_dir=None)
     assert fingerprint.raw_data_content(csv_builder) == "abc"
+
+
+def test_a_variants_own_section_only_fingerprints_that_variant(data, tiny_llama_dir):
+    """`Variant.section`: cnn's settings are no part of a `none` run (older records match)."""
+    train = data.split.train[:8]
+    prints = {}
+    for variant in ("none", "cnn"):
+        for channels in (8, 16):
+            config = _config(tiny_llama_dir, variant)
+            config.cnn.channels = channels
+            prints[variant, channels] = fingerprint.fingerprint(config, data, train)
+    assert prints["none", 8] == prints["none", 16]
+    assert prints["cnn", 8] != prints["cnn", 16]

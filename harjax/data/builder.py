@@ -26,7 +26,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from harjax.data import labels as labels_lib
-from harjax.data.archives import fetch_archive
+from harjax.data.archives import fetch_archive, raw_data_content
 from harjax.data.errors import DataError
 from harjax.data.signal import (
     ACC_CHANNELS,
@@ -392,6 +392,10 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                     None if self.SPLITS == (NO_OFFICIAL_SPLIT,) else list(self.SPLITS)
                 ),
                 "report": json.loads(json.dumps(report.to_dict())),
+                # What the windows were prepared from (a manual archive's or csv: folder's
+                # sha256; None for verified downloads): `source.load_dataset` re-prepares
+                # when the user's files no longer match it.
+                "raw_content": raw_data_content(self),
             }
         )
         log.warning("prepared %s/%s: %s", self.name, config.name, report.summary())

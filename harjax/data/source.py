@@ -12,12 +12,14 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from harjax.data.archives import raw_data_content
 from harjax.data.builder import HARBuilder, HARConfig
 from harjax.data.errors import DataError
 from harjax.data.registry import get_builder
@@ -150,6 +152,26 @@ def load_dataset(
         served,
         source=f"{name_or_spec} (channels={channels!r}; accelerometer-only data: 'acc' or 'all')",
     )
+    if builder.is_prepared() and getattr(builder, "content_digest", None) is None:
+        # Prepared data of a manual archive is named by its config, not its bytes: an archive
+        # replaced or edited in place must not be served from the old windows.
+        current = raw_data_content(builder)
+        recorded = (builder.info.metadata or {}).get("raw_content")
+        if current is not None and recorded != current:
+            log.warning(
+                "%s: the raw files in %s are not the ones %s was prepared from (sha256 %s, "
+                "now %s); preparing again",
+                name_or_spec,
+                manual_dir,
+                builder.data_dir,
+                (recorded or "not recorded")[:12],
+                current[:12],
+            )
+            shutil.rmtree(builder.data_dir)
+            builder = get_builder(
+                name_or_spec, data_dir=data_dir, config=config, manual_dir=manual_dir
+            )
+            builder.content_digest = current
     if not builder.is_prepared():
         log.info("preparing %s into %s", name_or_spec, builder.data_dir)
         builder.download_and_prepare()

@@ -27,6 +27,7 @@ import numpy as np
 
 import harjax
 from harjax import variants
+from harjax.data import archives
 from harjax.run.lock import LOCK_FILE
 from harjax.run.result import json_default, write_json
 
@@ -70,39 +71,10 @@ def data_identity(data) -> dict[str, Any]:
     builder = getattr(dataset, "builder", None)
     if builder is not None:
         identity["build"] = f"{builder.name}/{builder.builder_config.name}/{builder.version}"
-        content = raw_data_content(builder)
+        content = archives.raw_data_content(builder)
         if content is not None:
             identity["content"] = content
     return identity
-
-
-def raw_data_content(builder) -> str | None:
-    """sha256 of the raw files a user supplied: a `csv:` folder (its builder's digest) or the
-    archive found in `manual_dir`; None for downloads, which are checked against their sha256.
-    Computed once per builder (kept as its `content_digest`: a sweep asks for every run).
-    """
-    content = getattr(builder, "content_digest", None)
-    if content is not None:
-        return str(content)
-    manual = getattr(builder, "manual_dir", None)
-    if manual is None:
-        return None
-    from harjax.digests import DigestCache, tree_digest
-
-    for name in getattr(builder, "ACCEPTED", ()):
-        path = Path(manual) / name
-        if not path.exists():
-            continue
-        cache = DigestCache(Path(builder.data_dir_root) / "raw_content_digests.json")
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
-            digest = tree_digest(files, path, cache)
-        else:
-            digest = cache.sha256(path)
-            cache.save()
-        builder.content_digest = digest
-        return digest
-    return None
 
 
 def backbone_content(config) -> str | None:

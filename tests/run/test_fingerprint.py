@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from harjax.data import archives
 from harjax.data.bundle import load_data
 from harjax.run import fingerprint, loop
 from harjax.run.checkpoint import CheckpointShapeError, RunCheckpointer
@@ -139,13 +140,13 @@ def test_raw_data_content_follows_the_bytes_of_a_manual_archive(tmp_path):
     builder = lambda: types.SimpleNamespace(  # noqa: E731  (each command makes its builder)
         manual_dir=archive.parent, ACCEPTED=("absent.zip", "data.zip"), data_dir_root=tmp_path
     )
-    before = fingerprint.raw_data_content(builder())
+    before = archives.raw_data_content(builder())
     stat = archive.stat()
     archive.write_bytes(b"0123456789" * 999 + b"0123456780")  # same size
     os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # same mtime
-    assert fingerprint.raw_data_content(builder()) != before
+    assert archives.raw_data_content(builder()) != before
     csv_builder = types.SimpleNamespace(content_digest="abc", manual_dir=None)
-    assert fingerprint.raw_data_content(csv_builder) == "abc"
+    assert archives.raw_data_content(csv_builder) == "abc"
 
 
 def test_a_variants_own_section_only_fingerprints_that_variant(data, tiny_llama_dir):

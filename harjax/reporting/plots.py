@@ -364,3 +364,40 @@ def plot_lines(
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8)
     _save(figure, path)
+
+
+def plot_summary(comparisons: Sequence[Any], path: str | os.PathLike) -> None:
+    """The cross-dataset summary (`reporting.summary.Comparison`s): one panel per dataset,
+    pretrained − rival on test macro-F1 against k, 95 % interval bars, zero dashed."""
+    datasets = list(dict.fromkeys(c.dataset for c in comparisons))
+    roles = list(dict.fromkeys(c.role for c in comparisons))
+    colours = _colours(roles)
+    figure = _figure(width=4.2 * max(1, len(datasets)), height=3.8)
+    panels = np.atleast_1d(figure.subplots(1, max(1, len(datasets)), sharey=True))
+    for axes, dataset in zip(panels, datasets):
+        mine = [c for c in comparisons if c.dataset == dataset]
+        position, categorical = _shot_positions(sorted({c.shots for c in mine}, key=shots_key))
+        for index, role in enumerate(roles):
+            points = [c for c in mine if c.role == role and c.interval.n > 0]
+            if not points:
+                continue
+            offset = (index - (len(roles) - 1) / 2) * 0.08
+            x = np.array(
+                [
+                    position[c.shots] + offset if categorical else position[c.shots] * 2**offset
+                    for c in points
+                ]
+            )
+            mean = np.array([c.interval.mean for c in points])
+            below = np.nan_to_num(np.array([c.interval.mean - c.interval.low for c in points]))
+            above = np.nan_to_num(np.array([c.interval.high - c.interval.mean for c in points]))
+            axes.errorbar(
+                x, mean, yerr=[below, above], marker="o", capsize=3, color=colours[role], label=role
+            )
+        axes.axhline(0.0, color="grey", linestyle="--", linewidth=1)
+        _shots_axis(axes, position, categorical)
+        axes.set_title(dataset)
+        axes.grid(True, alpha=0.3)
+    panels[0].set_ylabel("pretrained − rival, test macro-F1")
+    panels[0].legend()
+    _save(figure, path)

@@ -1,0 +1,53 @@
+"""The cross-dataset summary of README: every study's results.csv -> summary.md and summary.png.
+
+    python docs/results/summary.py
+
+Per dataset and k: `pretrained` against its best control (chosen on validation), `cnn` and
+`classical` (`harjax.reporting.summary`). A study whose results.md does not yet say "All N runs
+complete" is listed as partial: its rows are the finished runs only.
+"""
+
+from pathlib import Path
+
+from harjax.reporting import plots, summary, tables
+from harjax.sweeps import protocol
+
+HERE = Path(__file__).parent
+STUDIES = (  # (name in the tables, the study's run directory)
+    ("smartwatch", HERE / "study" / "runs"),
+    ("UCI-HAR reduced", HERE / "uci_har" / "runs"),
+    ("UEA Epilepsy", HERE / "uea" / "Epilepsy"),
+    ("UEA UWaveGestureLibrary", HERE / "uea" / "UWaveGestureLibrary"),
+    ("UEA Handwriting", HERE / "uea" / "Handwriting"),
+)
+
+
+def main() -> None:
+    comparisons, notes = [], []
+    for name, directory in STUDIES:
+        if not (directory / "results.csv").exists():
+            notes.append(f"- {name}: not run yet.")
+            continue
+        rows = protocol.kept(protocol.select(tables.read_csv(directory / "results.csv")))
+        complete = "All " in (directory / "results.md").read_text().split("\n", 3)[2]
+        if not complete:
+            name = f"{name} (partial)"
+            notes.append(f"- {name}: the study is not finished; only its finished runs count.")
+        comparisons += summary.compare(name, rows)
+    text = [
+        "# Cross-dataset summary",
+        "",
+        "Test macro-F1 of `pretrained` minus its rival, paired on (split seed, seed); 95 % t "
+        "interval; each variant's setting chosen on validation, the best control too "
+        "(`harjax.reporting.summary`). Written by `python docs/results/summary.py`.",
+        "",
+        summary.summary_table(comparisons),
+        *notes,
+    ]
+    (HERE / "summary.md").write_text("\n".join(text) + "\n")
+    plots.plot_summary(comparisons, HERE / "summary.png")
+    print((HERE / "summary.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""The cross-dataset summary: per dataset and k, `pretrained` against its best control, against
+`cnn` and against `classical`, each a paired difference with its interval and verdict.
+
+Every study's rows go through the protocol first (`sweeps.protocol.select`: each variant's
+setting chosen per k on validation). "Best control" is the control variant (`random`,
+`shuffled`, `none`, `scratch`) with the highest mean **validation** macro-F1 at that k, so the
+strongest rival is named without reading a test score. Differences are pretrained − other on
+test macro-F1, paired on (split seed, seed): positive means the method is better.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harjax.reporting import stats, tables
+
+CONTROLS = ("random", "shuffled", "none", "scratch")
+PAIR_ON = ("split_seed", "seed")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    dataset: str
+    shots: Any
+    rival: str  # the variant pretrained is compared with
+    role: str  # 'best control' | 'cnn' | 'classical'
+    interval: stats.Interval
+
+    @property
+    def verdict(self) -> str:
+        if self.interval.n < 2:
+            return "cannot tell (fewer than 2 pairs)"
+        sign = stats.direction(self.interval)
+        if sign == 0:
+            return "no detectable difference"
+        return "pretrained better" if sign > 0 else "pretrained worse"
+
+
+def _mean(rows: Sequence[dict[str, Any]], variant: str, shots: Any, metric: str) -> float:
+    values = [
+        float(r[metric])
+        for r in rows
+        if r["variant"] == variant and r["shots"] == shots and r.get(metric) is not None
+    ]
+    return float(np.mean(values)) if values else -math.inf
+
+
+def compare(dataset: str, kept_rows: Sequence[dict[str, Any]]) -> list[Comparison]:
+    """The summary's comparisons of one study, from its protocol-selected rows."""
+    found = []
+    shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
+    variants = {r["variant"] for r in kept_rows}
+    if "pretrained" not in variants:
+        return found
+    for shots in shots_values:
+        controls = [c for c in CONTROLS if c in variants]
+        rivals = []
+        if controls:
+            best = max(controls, key=lambda c: _mean(kept_rows, c, shots, "val_macro_f1"))
+            rivals.append((best, "best control"))
+        rivals += [(name, name) for name in ("cnn", "classical") if name in variants]
+        for rival, role in rivals:
+            paired = stats.paired_differences(
+                [r for r in kept_rows if r["shots"] == shots],
+                metric="macro_f1",
+                compare="variant",
+                a="pretrained",
+                b=rival,
+                within=("shots",),
+                pair_on=PAIR_ON,
+            ).get((shots,))
+            differences = paired.differences if paired else []
+            interval = stats.confidence_interval(differences)
+            found.append(Comparison(dataset, shots, rival, role, interval))
+    return found
+
+
+def summary_table(comparisons: Sequence[Comparison]) -> str:
+    """Markdown: one line per (dataset, k, rival)."""
+    lines = []
+    for c in comparisons:
+        ci = c.interval
+        interval = "—" if ci.n < 2 else f"{ci.low:+.3f} to {ci.high:+.3f}"
+        mean = "—" if ci.n < 1 else f"{ci.mean:+.3f}"
+        rival = c.rival if c.role != "best control" else f"{c.rival} (best control)"
+        lines.append([c.dataset, c.shots, rival, mean, interval, ci.n, c.verdict])
+    return tables.markdown_table(
+        ["dataset", "k", "against", "pretrained − it", "95 % CI", "pairs", "verdict"],
+        lines,
+        "lllrrrl",
+    )

@@ -142,7 +142,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # reads them (the launch script's flags only write into them, the notebook sets them).
     # Not part of any run's fingerprint: what else a command runs, not what a run is.
     c.sweep = ml_collections.ConfigDict()
-    c.sweep.shots = "1,5,10"  # 'all' is always added
+    c.sweep.shots = "1,5,10"
+    c.sweep.with_all = True  # add k = 'all' (every training window) to sweep.shots
     c.sweep.seeds = 3
     c.sweep.splits = 1  # split seeds data.split_seed + 0, 1, ...
     c.sweep.variants = "pretrained,random,shuffled,none,scratch,cnn,classical"

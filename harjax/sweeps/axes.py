@@ -1,7 +1,8 @@
 """What a few-shot sweep runs: its config's `sweep` section as axes, checked before anything
 loads.
 
-    config.sweep.shots            '1,5,10' ('all' is always added)
+    config.sweep.shots            '1,5,10' ('all' is added unless config.sweep.with_all is
+                                  False: a study of one k, e.g. the depth study's k = 10)
     config.sweep.seeds, .splits   seeds per run, subject splits (split seeds data.split_seed + i)
     config.sweep.variants         base variants (`harjax.variants`), one table row each
     config.sweep.ablate           extra 'pretrained' rows, ';'-separated section.field=value
@@ -160,7 +161,7 @@ def sweep_axes(config: ml_collections.ConfigDict) -> SweepAxes:
     if not variants:
         raise ValueError(f"config.sweep.variants: no variant in {axes.variants!r}")
     return SweepAxes(
-        shots=tuple(core.parse_shots(axes.shots)),
+        shots=tuple(core.parse_shots(axes.shots, always_all=bool(axes.get("with_all", True)))),
         seeds=seeds,
         splits=tuple(range(first, first + splits)),
         variants=tuple(variants),

@@ -138,3 +138,16 @@ def test_a_config_arg_selects_presets_and_fields_applied_last():
     for arg, message in (("fp16", "expected a preset"), ("lora.rnk=2", "unknown config key")):
         with pytest.raises(ValueError, match=message):
             presets.apply(default.get_config(), arg)
+
+
+def test_a_sweep_of_one_k_leaves_all_out_only_when_asked():
+    """The depth study runs k = 10 alone (k = all at 30 layers costs hours): `with_all`."""
+    from configs.study_depth import get_config
+    from harjax.sweeps.axes import sweep_axes
+
+    assert sweep_axes(get_config()).shots == (10,)
+    assert sweep_axes(get_config("sweep.shots=all")).shots == ("all",)
+    config = get_config()
+    config.sweep.with_all = True
+    assert sweep_axes(config).shots == (10, "all")
+    assert [v.name for v in sweep_axes(config).variants] == ["pretrained", "random", "shuffled"]

@@ -66,9 +66,7 @@ def check_channels(signal: np.ndarray, channels: Sequence[str], *, source: str) 
     return signal
 
 
-def channel_columns(
-    available: Sequence[str], wanted: Sequence[str], *, source: str
-) -> np.ndarray:
+def channel_columns(available: Sequence[str], wanted: Sequence[str], *, source: str) -> np.ndarray:
     """Column indices of `wanted` among `available` channel names; DataError listing the missing."""
     missing = [name for name in wanted if name not in available]
     if missing:

@@ -3,8 +3,8 @@
     python docs/results/summary.py
 
 Per dataset and k: `pretrained` against its best control (chosen on validation), `cnn` and
-`classical` (`harjax.reporting.summary`). A study whose results.md does not yet say "All N runs
-complete" is listed as partial: its rows are the finished runs only.
+`classical` (`harjax.reporting.summary`). A study whose results.md counts fewer finished than
+planned runs is listed as partial: its rows are the finished runs only.
 """
 
 from pathlib import Path
@@ -29,10 +29,10 @@ def main() -> None:
             notes.append(f"- {name}: not run yet.")
             continue
         rows = protocol.kept(protocol.select(tables.read_csv(directory / "results.csv")))
-        complete = "All " in (directory / "results.md").read_text().split("\n", 3)[2]
-        if not complete:
+        finished, planned = tables.read_completeness(directory / "results.md")
+        if finished < planned:
             name = f"{name} (partial)"
-            notes.append(f"- {name}: the study is not finished; only its finished runs count.")
+            notes.append(f"- {name}: {finished} of {planned} runs finished; only they count.")
         comparisons += summary.compare(name, rows)
     text = [
         "# Cross-dataset summary",

@@ -4,7 +4,8 @@
 by another); `plot_differences` the paired difference from a reference variant with its CI;
 `plot_convergence`, `plot_confusion` and `plot_trainable_params` are the few-shot
 sweep's and the run's other figures; `plot_lines` any other study's y-against-x lines, with
-optional interval bands (the probe's macro-F1 per layer over seeds).
+optional interval bands (the probe's macro-F1 per layer over seeds); `plot_summary` the
+cross-dataset summary and `plot_depth` the depth axis.
 """
 
 from __future__ import annotations
@@ -400,4 +401,57 @@ def plot_summary(comparisons: Sequence[Any], path: str | os.PathLike) -> None:
         axes.grid(True, alpha=0.3)
     panels[0].set_ylabel("pretrained − rival, test macro-F1")
     panels[0].legend()
+    _save(figure, path)
+
+
+def plot_depth(
+    scores: Mapping[tuple, Any],
+    path: str | os.PathLike,
+    reference_levels: Mapping[tuple, Any] | None = None,
+) -> None:
+    """The depth axis (`reporting.depth`): one panel per k, test macro-F1 against layers kept
+    (log axis) for each backbone, `scores[(k, depth, variant)]` an `Interval` drawn as a point
+    with its bar; each `reference_levels[(k, name)]` a dashed line with its interval shaded."""
+    reference_levels = reference_levels or {}
+    variants = list(dict.fromkeys(variant for _, _, variant in scores))
+    colours = _colours(list(dict.fromkeys([*variants, *(n for _, n in reference_levels)])))
+    shots_values = sorted({k for k, _, _ in scores}, key=shots_key)
+    figure = _figure(width=4.6 * max(1, len(shots_values)), height=3.8)
+    panels = np.atleast_1d(figure.subplots(1, max(1, len(shots_values)), sharey=True))
+    for axes, shots in zip(panels, shots_values):
+        depths = sorted({d for k, d, _ in scores if k == shots})
+        for index, variant in enumerate(variants):
+            points = [
+                (d, scores[(shots, d, variant)]) for d in depths if (shots, d, variant) in scores
+            ]
+            if not points:
+                continue
+            offset = 2 ** ((index - (len(variants) - 1) / 2) * 0.06)  # side by side at a depth
+            x = np.array([d * offset for d, _ in points], dtype=float)
+            mean = np.array([i.mean for _, i in points])
+            below = np.nan_to_num(np.array([i.mean - i.low for _, i in points]))
+            above = np.nan_to_num(np.array([i.high - i.mean for _, i in points]))
+            axes.errorbar(
+                x,
+                mean,
+                yerr=[below, above],
+                marker="o",
+                capsize=3,
+                color=colours[variant],
+                label=variant,
+            )
+        for (k, name), interval in reference_levels.items():
+            if k != shots or interval.n == 0:
+                continue
+            axes.axhline(interval.mean, color=colours[name], linestyle="--", label=name)
+            if interval.n > 1:
+                axes.axhspan(interval.low, interval.high, color=colours[name], alpha=0.12)
+        axes.set_xscale("log")
+        axes.minorticks_off()
+        axes.set_xticks(depths, [str(d) for d in depths])
+        axes.set_xlabel("layers kept")
+        axes.set_title(f"k = {shots}")
+        axes.grid(True, alpha=0.3)
+    panels[0].set_ylabel("test macro-F1 (95 % interval)")
+    panels[0].legend(fontsize=8)
     _save(figure, path)

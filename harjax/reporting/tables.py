@@ -188,3 +188,21 @@ def completeness(done: int, planned: int) -> str:
         f"**{done} of {planned} runs complete** — this table is partial; rerun the same command "
         "to finish it."
     )
+
+
+_COMPLETE = re.compile(r"All (\d+) runs complete\.|\*\*(\d+) of (\d+) runs complete\*\*")
+
+
+def read_completeness(path: str | os.PathLike) -> tuple[int, int]:
+    """(finished, planned) runs of a report whose first lines carry `completeness`'s line.
+
+    Raises ValueError naming the file when no such line is in its first 5 lines.
+    """
+    head = Path(path).read_text().split("\n", 5)[:5]
+    for line in head:
+        found = _COMPLETE.search(line)
+        if found and found.group(1):
+            return int(found.group(1)), int(found.group(1))
+        if found:
+            return int(found.group(2)), int(found.group(3))
+    raise ValueError(f"{path}: no 'All N runs complete' / 'N of M runs complete' line at the top")

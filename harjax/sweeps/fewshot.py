@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,9 @@ import ml_collections
 from harjax import variants
 from harjax.data import sampling
 from harjax.data.bundle import DataBundle, load_data
+from harjax.reporting import depth as depth_report
 from harjax.reporting import plots, tables
+from harjax.run.environment import is_main_process
 from harjax.sweeps import core, protocol
 from harjax.sweeps.axes import SweepAxes, TableRow, check_configs, depth_axis, sweep_axes
 
@@ -161,7 +164,8 @@ def run_sweep(
     A depth axis (`config.sweep.num_layers`, e.g. "1,3,6,12,30") runs this sweep once per
     depth (`backbone.num_layers`) in WORKDIR/layers<N>/, each with its own tables, so every
     paired comparison pairs runs of one depth; every depth's grid is checked before any of
-    them trains, and the rows carry `num_layers`.
+    them trains, and the rows carry `num_layers`; WORKDIR/depth.md and depth.png
+    (`reporting.depth`) put the depths side by side after each depth finishes.
     """
     depths = depth_axis(config)
     sweeps = []
@@ -178,6 +182,27 @@ def run_sweep(
         where = Path(workdir) if depth is None else Path(workdir) / f"layers{depth}"
         found = _run_one(swept, axes, where, progress=progress, overwrite=overwrite)
         rows += found if depth is None else [{**row, "num_layers": depth} for row in found]
+        if depth is not None and is_main_process():
+            kept = protocol.kept(rows)
+            if any(row["variant"] == protocol.REFERENCE for row in kept):
+                depth_report.write(workdir, kept)
+    return rows
+
+
+_DEPTH_DIRECTORY = re.compile(r"layers(\d+)")
+
+
+def depth_rows(workdir: str | Path) -> list[dict[str, Any]]:
+    """The kept rows (setting chosen on validation per depth) of every depth of a depth-axis
+    sweep, read back from WORKDIR/layers<N>/results.csv, each with `num_layers` = N."""
+    rows = []
+    for path in sorted(Path(workdir).glob("layers*/results.csv")):
+        match = _DEPTH_DIRECTORY.fullmatch(path.parent.name)
+        if match is not None:
+            found = protocol.kept(protocol.select(tables.read_csv(path)))
+            rows += [{**row, "num_layers": int(match.group(1))} for row in found]
+    if not rows:
+        raise FileNotFoundError(f"{workdir}: no layers<N>/results.csv (not a depth-axis sweep)")
     return rows
 
 

@@ -11,6 +11,7 @@ from harjax.reporting.tables import (
     group_rows,
     markdown_table,
     mean_std,
+    read_completeness,
     read_csv,
     write_csv,
 )
@@ -114,3 +115,13 @@ def test_mean_std_markdown_and_completeness():
         markdown_table(["a", "b"], [], "l")
     assert completeness(12, 12) == "All 12 runs complete."
     assert "5 of 12 runs complete" in completeness(5, 12)
+
+
+def test_completeness_reads_back_from_a_report(tmp_path):
+    report = tmp_path / "results.md"
+    for done, planned in ((5, 12), (12, 12)):
+        report.write_text(f"# Few-shot results\n\n{completeness(done, planned)}\n\n| a |\n")
+        assert read_completeness(report) == (done, planned)
+    report.write_text("# Few-shot results\n\nno count here\n")
+    with pytest.raises(ValueError, match="results.md: no 'All N runs complete'"):
+        read_completeness(report)

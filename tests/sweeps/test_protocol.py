@@ -246,6 +246,16 @@ def test_a_depth_axis_is_one_sweep_per_depth_checked_before_any_trains(tmp_path,
         assert (tmp_path / f"layers{depth}" / "results.csv").exists()
         recorded = (tmp_path / f"layers{depth}" / "runs/classical/k2_seed0/config.json").read_text()
         assert f'"num_layers": {depth}' in recorded
+    read_back = fewshot.depth_rows(tmp_path)
+    assert [(r["num_layers"], r["shots"]) for r in read_back] == [
+        (1, 2),
+        (1, "all"),
+        (2, 2),
+        (2, "all"),
+    ]
+    assert not (tmp_path / "depth.md").exists()  # no pretrained rows: nothing to compare
+    with pytest.raises(FileNotFoundError, match="not a depth-axis sweep"):
+        fewshot.depth_rows(tmp_path / "layers1")
     config.sweep.num_layers = "3,-1"
     with pytest.raises(ValueError, match="config.sweep.num_layers"):
         fewshot.run_sweep(config, tmp_path / "bad", progress=False)

@@ -1,0 +1,50 @@
+"""The depth study's table and figure: runs/k10 and runs/kall -> depth.md and depth.png here.
+
+    python docs/results/depth/report.py
+
+Each depth's rows are that depth's sweep with its settings chosen on validation
+(`sweeps.fewshot.depth_rows`); `none` and `classical` have no backbone, so their levels are the
+UCI-HAR study's (same splits, seeds and k-shot draws: `docs/results/uci_har/runs`). A sweep
+not yet complete is said to be partial in depth.md: only its finished runs count.
+"""
+
+from pathlib import Path
+
+from harjax.reporting import depth, tables
+from harjax.sweeps import fewshot, protocol
+
+HERE = Path(__file__).parent
+SWEEPS = (HERE / "runs" / "k10", HERE / "runs" / "kall")
+REFERENCE_STUDY = HERE.parent / "uci_har" / "runs"
+
+
+def main() -> None:
+    rows, notes = [], []
+    for workdir in SWEEPS:
+        if not workdir.exists():
+            notes.append(f"- {workdir.relative_to(HERE)}: not run yet.")
+            continue
+        rows += fewshot.depth_rows(workdir)
+        for results in sorted(workdir.glob("layers*/results.md")):
+            finished, planned = tables.read_completeness(results)
+            state = "complete" if finished == planned else "**partial**"
+            notes.append(
+                f"- {results.parent.relative_to(HERE)}: {finished} of {planned} runs, {state}"
+            )
+    shots = {row["shots"] for row in rows}
+    study = protocol.kept(protocol.select(tables.read_csv(REFERENCE_STUDY / "results.csv")))
+    levels = depth.references([r for r in study if r["shots"] in shots], ("none", "classical"))
+    header = [
+        "UCI-HAR reduced real copy (2400/950 windows), official split; the UCI-HAR study's "
+        "protocol (configs/study_depth.py); smollm2-135m (Q4_1 GGUF) keeping its first N "
+        "layers. Written by `python docs/results/depth/report.py`.",
+        "",
+        *notes,
+        "",
+    ]
+    depth.write(HERE, rows, levels, header_lines=header)
+    print((HERE / "depth.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

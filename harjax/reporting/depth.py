@@ -1,0 +1,175 @@
+"""The depth axis's report: per k and depth, each backbone's test macro-F1 and pretrained − control.
+
+A depth-axis sweep (`config.sweep.num_layers`) runs one sweep per depth in WORKDIR/layers<N>/,
+each choosing its settings on validation (`protocol.select` per (variant, k) within the depth);
+the rows here are its kept rows, each with its `num_layers` (`sweeps.fewshot.depth_rows`).
+A backbone's score at a depth is the mean test macro-F1 over its pairs (split seed, seed) with
+a t interval; `pretrained` is compared with each control at the same k and depth on the same
+pairs, and a difference is claimed only when its interval excludes zero. Depth-free variants
+(`none`, `classical`: no backbone) can be drawn as reference levels from another sweep on the
+same splits and seeds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from harjax.reporting import plots, stats, tables
+
+REFERENCE = "pretrained"
+CONTROLS = ("random", "shuffled")
+PAIR_ON = ("split_seed", "seed")
+METRIC = "macro_f1"
+
+Key = tuple[Any, int, str]  # (k, depth, variant or control)
+
+
+def _levels(rows: Sequence[tables.Row], within: Sequence[str]) -> dict[tuple, stats.Interval]:
+    paired = [{**row, "pair": tuple(row[c] for c in PAIR_ON)} for row in rows]
+    groups = tables.group_rows(paired, within, replicate="pair")
+    return {
+        key: stats.confidence_interval([float(row[METRIC]) for row in group])
+        for key, group in groups.items()
+    }
+
+
+def scores(rows: Sequence[tables.Row]) -> dict[Key, stats.Interval]:
+    """{(k, depth, variant): mean test macro-F1 over the pairs and its 95 % t interval}."""
+    return _levels(rows, ("shots", "num_layers", "variant"))
+
+
+def references(rows: Sequence[tables.Row], variants: Sequence[str]) -> dict[tuple, stats.Interval]:
+    """{(k, variant): the interval of a depth-free variant} from the (kept) rows of any sweep."""
+    return _levels([row for row in rows if row["variant"] in variants], ("shots", "variant"))
+
+
+def differences(rows: Sequence[tables.Row]) -> dict[Key, stats.Interval]:
+    """{(k, depth, control): pretrained − control on test macro-F1, paired on (split, seed)}."""
+    found = {}
+    for control in CONTROLS:
+        paired = stats.paired_differences(
+            rows,
+            metric=METRIC,
+            compare="variant",
+            a=REFERENCE,
+            b=control,
+            within=("shots", "num_layers"),
+            pair_on=PAIR_ON,
+        )
+        for (shots, depth), result in paired.items():
+            found[(shots, depth, control)] = stats.confidence_interval(result.differences)
+    return found
+
+
+def verdict(interval: stats.Interval) -> str:
+    return {
+        1: f"{REFERENCE} better",
+        -1: f"{REFERENCE} worse",
+        0: "no detectable difference",
+        None: "cannot tell (fewer than 2 pairs)",
+    }[stats.direction(interval)]
+
+
+def _level(interval: stats.Interval | None) -> str:
+    if interval is None or interval.n == 0:
+        return "—"
+    if interval.n < 2:
+        return f"{interval.mean:.3f} (n=1)"
+    return f"{interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+
+
+def _difference(interval: stats.Interval | None) -> str:
+    if interval is None or interval.n == 0:
+        return "—"
+    if interval.n < 2:
+        return f"{interval.mean:+.3f}"
+    return f"{interval.mean:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"
+
+
+def _pairs(rows: Sequence[tables.Row], shots: Any, depth: int) -> int:
+    """The most pairs any backbone has at (k, depth): the full count once all runs finished."""
+    found: dict[str, set] = {}
+    for row in rows:
+        if row["shots"] == shots and row["num_layers"] == depth:
+            found.setdefault(row["variant"], set()).add(tuple(row[c] for c in PAIR_ON))
+    return max((len(pairs) for pairs in found.values()), default=0)
+
+
+def markdown(
+    rows: Sequence[tables.Row],
+    reference_levels: Mapping[tuple, stats.Interval] | None = None,
+) -> str:
+    """Each backbone's test macro-F1 per (k, depth) with 95 % intervals, the depth-free
+    reference levels if given, then pretrained − each control per (k, depth) with verdicts."""
+    means, paired = scores(rows), differences(rows)
+    variants = tables.ordered((row["variant"] for row in rows), (REFERENCE, *CONTROLS))
+    reference_levels = reference_levels or {}
+    shots_values = sorted({row["shots"] for row in rows}, key=tables.shots_key)
+    depths = sorted({int(row["num_layers"]) for row in rows})
+    lines = []
+    for shots in shots_values:
+        for depth in depths:
+            if not any((shots, depth, v) in means for v in variants):
+                continue
+            cells = [_level(means.get((shots, depth, v))) for v in variants]
+            lines.append([shots, depth, _pairs(rows, shots, depth), *cells])
+    text = [
+        "Test macro-F1, mean over pairs (split seed, seed) with its 95 % t interval; each "
+        "variant's setting chosen per (k, depth) on validation.",
+        "",
+        tables.markdown_table(
+            ["k", "layers", "pairs", *variants], lines, "lrr" + "r" * len(variants)
+        ),
+    ]
+    if reference_levels:
+        lines = [
+            [shots, name, interval.n, _level(interval)]
+            for (shots, name), interval in sorted(
+                reference_levels.items(),
+                key=lambda item: (tables.shots_key(item[0][0]), item[0][1]),
+            )
+        ]
+        text += [
+            "Depth-free references (no backbone, so the same at every depth), on the same "
+            "splits and seeds:",
+            "",
+            tables.markdown_table(["k", "variant", "pairs", "test macro-F1"], lines, "llrr"),
+        ]
+    lines = []
+    for shots in shots_values:
+        for depth in depths:
+            for control in CONTROLS:
+                interval = paired.get((shots, depth, control))
+                if interval is None:
+                    continue
+                lines.append(
+                    [shots, depth, control, _difference(interval), interval.n, verdict(interval)]
+                )
+    if lines:
+        text += [
+            f"{REFERENCE} − control, test macro-F1 paired on (split seed, seed), 95 % t "
+            "interval; a difference is claimed only when the interval excludes zero.",
+            "",
+            tables.markdown_table(
+                ["k", "layers", "control", f"{REFERENCE} − control", "pairs", "verdict"],
+                lines,
+                "lrlrrl",
+            ),
+        ]
+    return "\n".join(text)
+
+
+def write(
+    workdir: str | os.PathLike,
+    rows: Sequence[tables.Row],
+    reference_levels: Mapping[tuple, stats.Interval] | None = None,
+    header_lines: Sequence[str] = (),
+) -> None:
+    """WORKDIR/depth.md and depth.png from kept rows with `num_layers`."""
+    workdir = Path(workdir)
+    text = ["# Depth", "", *header_lines, markdown(rows, reference_levels)]
+    (workdir / "depth.md").write_text("\n".join(text))
+    plots.plot_depth(scores(rows), workdir / "depth.png", reference_levels)

@@ -1,0 +1,69 @@
+"""The depth report: scores and paired differences stay within one depth, references are
+depth-free, and the table says only what the intervals allow."""
+
+import pytest
+
+from harjax.reporting import depth
+
+
+def _rows():
+    rows = []
+    # pretrained gains over its controls only at depth 30; random is the same as pretrained at 3.
+    test = {
+        (3, "pretrained"): 0.70,
+        (3, "random"): 0.70,
+        (3, "shuffled"): 0.69,
+        (30, "pretrained"): 0.80,
+        (30, "random"): 0.70,
+        (30, "shuffled"): 0.71,
+    }
+    for (layers, variant), score in test.items():
+        for split_seed in range(2):
+            for seed in range(2):
+                wobble = 0.01 * (split_seed + 2 * seed) if variant == "pretrained" else 0.0
+                rows.append(
+                    {
+                        "variant": variant,
+                        "shots": 10,
+                        "num_layers": layers,
+                        "split_seed": split_seed,
+                        "seed": seed,
+                        "macro_f1": score + wobble,
+                    }
+                )
+    return rows
+
+
+def test_differences_are_paired_within_a_depth():
+    found = depth.differences(_rows())
+    assert set(found) == {(10, d, c) for d in (3, 30) for c in ("random", "shuffled")}
+    assert found[(10, 30, "random")].mean == pytest.approx(0.115)
+    assert found[(10, 30, "random")].n == 4
+    assert depth.verdict(found[(10, 30, "random")]) == "pretrained better"
+    assert depth.verdict(found[(10, 3, "random")]) == "no detectable difference"
+    assert depth.scores(_rows())[(10, 3, "shuffled")].mean == pytest.approx(0.69)
+
+
+def test_markdown_and_plot_with_depth_free_references(tmp_path):
+    reference_rows = [
+        {"variant": v, "shots": 10, "split_seed": s, "seed": t, "macro_f1": 0.75 + 0.01 * t}
+        for v in ("none", "classical", "random")
+        for s in range(2)
+        for t in range(2)
+    ]
+    levels = depth.references(reference_rows, ("none", "classical"))
+    assert set(levels) == {(10, "none"), (10, "classical")}
+    depth.write(tmp_path, _rows(), levels, header_lines=["toy", ""])
+    text = (tmp_path / "depth.md").read_text()
+    assert "| 10 | 30 | 4 | 0.815 [" in text  # pretrained's mean at 30 layers over 4 pairs
+    assert "| 10 | 30 | random | +0.115 [" in text and "pretrained better" in text
+    assert "| 10 | none | 4 | 0.755 [" in text
+    assert (tmp_path / "depth.png").stat().st_size > 0
+
+
+def test_a_single_pair_cannot_tell():
+    one = [r for r in _rows() if r["seed"] == 0 and r["split_seed"] == 0]
+    assert {depth.verdict(i) for i in depth.differences(one).values()} == {
+        "cannot tell (fewer than 2 pairs)"
+    }
+    assert "(n=1)" in depth.markdown(one)

@@ -23,7 +23,7 @@ STUDIES = (  # (name in the tables, the study's run directory)
 
 
 def main() -> None:
-    comparisons, notes = [], []
+    comparisons, notes, score_tables = [], [], []
     for name, directory in STUDIES:
         if not (directory / "results.csv").exists():
             notes.append(f"- {name}: not run yet.")
@@ -34,6 +34,7 @@ def main() -> None:
             name = f"{name} (partial)"
             notes.append(f"- {name}: {finished} of {planned} runs finished; only they count.")
         comparisons += summary.compare(name, rows)
+        score_tables += [f"### {name}", "", summary.scores_table(rows)]
     text = [
         "# Cross-dataset summary",
         "",
@@ -43,6 +44,10 @@ def main() -> None:
         "",
         summary.summary_table(comparisons),
         *notes,
+        "",
+        "## Test macro-F1 per study (mean ± std over pairs; the kept setting per variant, k)",
+        "",
+        *score_tables,
     ]
     (HERE / "summary.md").write_text("\n".join(text) + "\n")
     plots.plot_summary(comparisons, HERE / "summary.png")

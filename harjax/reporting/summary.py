@@ -94,3 +94,32 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
         lines,
         "lllrrrl",
     )
+
+
+VARIANT_ORDER = ("pretrained", "random", "shuffled", "none", "scratch", "cnn", "classical")
+
+
+def scores_table(kept_rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown: one study's test macro-F1 per variant (rows) and k (columns), mean ± std over
+    its pairs, the number of runs behind each cell in the header."""
+    shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
+    variants = tables.ordered((r["variant"] for r in kept_rows), VARIANT_ORDER)
+    lines = []
+    for variant in variants:
+        cells = []
+        for shots in shots_values:
+            values = [
+                float(r["macro_f1"])
+                for r in kept_rows
+                if r["variant"] == variant and r["shots"] == shots
+            ]
+            cells.append(tables.format_mean_std(values) if values else "—")
+        lines.append([variant, *cells])
+    runs = {
+        shots: max(
+            sum(1 for r in kept_rows if r["shots"] == shots and r["variant"] == v) for v in variants
+        )
+        for shots in shots_values
+    }
+    header = ["variant", *(f"k = {k} ({runs[k]} runs)" for k in shots_values)]
+    return tables.markdown_table(header, lines, "l" + "r" * len(shots_values))

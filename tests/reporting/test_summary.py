@@ -55,3 +55,18 @@ def test_the_summary_figure_is_written(tmp_path):
     comparisons = summary.compare("toy", _rows()) + summary.compare("other", _rows())
     plots.plot_summary(comparisons, tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 1000
+
+
+def test_scores_table_is_variants_by_k_in_the_usual_order():
+    rows = _rows() + [{**r, "shots": "all"} for r in _rows() if r["variant"] != "cnn"]
+    table = summary.scores_table(rows)
+    lines = table.splitlines()
+    assert lines[0] == "| variant | k = 5 (3 runs) | k = all (3 runs) |"
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| pretrained",
+        "| random",
+        "| none",
+        "| cnn",
+        "| classical",
+    ]
+    assert "| cnn | 0.600 ± 0.000 | — |" in table

@@ -30,6 +30,7 @@ class Comparison:
     rival: str  # the variant pretrained is compared with
     role: str  # 'best control' | 'cnn' | 'classical'
     interval: stats.Interval
+    metric: str = "macro_f1"  # or 'steps_to_95': fewer is better
 
     @property
     def verdict(self) -> str:
@@ -38,6 +39,8 @@ class Comparison:
         sign = stats.direction(self.interval)
         if sign == 0:
             return "no detectable difference"
+        if self.metric == "steps_to_95":
+            return "pretrained faster" if sign < 0 else "pretrained slower"
         return "pretrained better" if sign > 0 else "pretrained worse"
 
 
@@ -50,8 +53,12 @@ def _mean(rows: Sequence[dict[str, Any]], variant: str, shots: Any, metric: str)
     return float(np.mean(values)) if values else -math.inf
 
 
-def compare(dataset: str, kept_rows: Sequence[dict[str, Any]]) -> list[Comparison]:
-    """The summary's comparisons of one study, from its protocol-selected rows."""
+def compare(
+    dataset: str, kept_rows: Sequence[dict[str, Any]], metric: str = "macro_f1"
+) -> list[Comparison]:
+    """The summary's comparisons of one study, from its protocol-selected rows: test macro-F1,
+    or `steps_to_95` (steps to 95 % of the run's best validation macro-F1: the paper's fast
+    convergence; `classical` has no steps and runs without a value stay unpaired)."""
     found = []
     shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
     variants = {r["variant"] for r in kept_rows}
@@ -63,11 +70,15 @@ def compare(dataset: str, kept_rows: Sequence[dict[str, Any]]) -> list[Compariso
         if controls:
             best = max(controls, key=lambda c: _mean(kept_rows, c, shots, "val_macro_f1"))
             rivals.append((best, "best control"))
-        rivals += [(name, name) for name in ("cnn", "classical") if name in variants]
+        rivals += [
+            (name, name)
+            for name in ("cnn", "classical")
+            if name in variants and not (name == "classical" and metric != "macro_f1")
+        ]
         for rival, role in rivals:
             paired = stats.paired_differences(
-                [r for r in kept_rows if r["shots"] == shots],
-                metric="macro_f1",
+                [r for r in kept_rows if r["shots"] == shots and r.get(metric) is not None],
+                metric=metric,
                 compare="variant",
                 a="pretrained",
                 b=rival,
@@ -76,7 +87,7 @@ def compare(dataset: str, kept_rows: Sequence[dict[str, Any]]) -> list[Compariso
             ).get((shots,))
             differences = paired.differences if paired else []
             interval = stats.confidence_interval(differences)
-            found.append(Comparison(dataset, shots, rival, role, interval))
+            found.append(Comparison(dataset, shots, rival, role, interval, metric))
     return found
 
 
@@ -85,8 +96,9 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
     lines = []
     for c in comparisons:
         ci = c.interval
-        interval = "—" if ci.n < 2 else f"{ci.low:+.3f} to {ci.high:+.3f}"
-        mean = "—" if ci.n < 1 else f"{ci.mean:+.3f}"
+        digits = 1 if c.metric == "steps_to_95" else 3
+        interval = "—" if ci.n < 2 else f"{ci.low:+.{digits}f} to {ci.high:+.{digits}f}"
+        mean = "—" if ci.n < 1 else f"{ci.mean:+.{digits}f}"
         rival = c.rival if c.role != "best control" else f"{c.rival} (best control)"
         lines.append([c.dataset, c.shots, rival, mean, interval, ci.n, c.verdict])
     return tables.markdown_table(

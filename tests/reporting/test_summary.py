@@ -70,3 +70,19 @@ def test_scores_table_is_variants_by_k_in_the_usual_order():
         "| classical",
     ]
     assert "| cnn | 0.600 ± 0.000 | — |" in table
+
+
+def test_convergence_compares_steps_and_fewer_steps_is_faster():
+    rows = [
+        {**r, "steps_to_95": {"pretrained": 20, "none": 30, "random": 25}.get(r["variant"])}
+        for r in _rows()
+    ]
+    rows[0]["steps_to_95"] = None  # a run that never validated: left unpaired
+    found = {c.role: c for c in summary.compare("toy", rows, metric="steps_to_95")}
+    assert "classical" not in found  # no steps
+    assert found["best control"].rival == "none"  # still chosen on validation macro-F1
+    assert found["best control"].interval.n == 2
+    assert found["best control"].verdict == "pretrained faster"
+    assert "| toy | 5 | none (best control) | -10.0 |" in summary.summary_table(
+        [found["best control"]]
+    )

@@ -47,9 +47,11 @@ def references(rows: Sequence[tables.Row], variants: Sequence[str]) -> dict[tupl
 
 
 def differences(rows: Sequence[tables.Row]) -> dict[Key, stats.Interval]:
-    """{(k, depth, control): pretrained − control on test macro-F1, paired on (split, seed)}."""
+    """{(k, depth, control): pretrained − control on test macro-F1, paired on (split, seed)},
+    for the controls the rows hold (n = 0 where pretrained or the control did not run)."""
     found = {}
-    for control in CONTROLS:
+    present = {row["variant"] for row in rows}
+    for control in (c for c in CONTROLS if c in present):
         paired = stats.paired_differences(
             rows,
             metric=METRIC,
@@ -69,7 +71,7 @@ def verdict(interval: stats.Interval) -> str:
         1: f"{REFERENCE} better",
         -1: f"{REFERENCE} worse",
         0: "no detectable difference",
-        None: "cannot tell (fewer than 2 pairs)",
+        None: "not run" if interval.n == 0 else "cannot tell (fewer than 2 pairs)",
     }[stats.direction(interval)]
 
 

@@ -57,8 +57,10 @@ def compare(
     dataset: str, kept_rows: Sequence[dict[str, Any]], metric: str = "macro_f1"
 ) -> list[Comparison]:
     """The summary's comparisons of one study, from its protocol-selected rows: test macro-F1,
-    or `steps_to_95` (steps to 95 % of the run's best validation macro-F1: the paper's fast
-    convergence; `classical` has no steps and runs without a value stay unpaired)."""
+    or `steps_to_95` (steps until validation macro-F1 first reaches 95 % of the run's final
+    value: the paper's convergence measure, relative to each run's own end point, so read it
+    beside the scores). A rival with no value of `metric` (`classical` trains no steps) is
+    left out; a run without one stays unpaired."""
     found = []
     shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
     variants = {r["variant"] for r in kept_rows}
@@ -70,10 +72,11 @@ def compare(
         if controls:
             best = max(controls, key=lambda c: _mean(kept_rows, c, shots, "val_macro_f1"))
             rivals.append((best, "best control"))
-        rivals += [
-            (name, name)
-            for name in ("cnn", "classical")
-            if name in variants and not (name == "classical" and metric != "macro_f1")
+        rivals += [(name, name) for name in ("cnn", "classical") if name in variants]
+        rivals = [
+            (rival, role)
+            for rival, role in rivals
+            if any(r["variant"] == rival and r.get(metric) is not None for r in kept_rows)
         ]
         for rival, role in rivals:
             paired = stats.paired_differences(
@@ -113,25 +116,27 @@ VARIANT_ORDER = ("pretrained", "random", "shuffled", "none", "scratch", "cnn", "
 
 def scores_table(kept_rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one study's test macro-F1 per variant (rows) and k (columns), mean ± std over
-    its pairs, the number of runs behind each cell in the header."""
+    its pairs; the header gives each column's runs per variant, a cell with fewer its n."""
     shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
     variants = tables.ordered((r["variant"] for r in kept_rows), VARIANT_ORDER)
+    values = {
+        (variant, shots): [
+            float(r["macro_f1"])
+            for r in kept_rows
+            if r["variant"] == variant and r["shots"] == shots
+        ]
+        for variant in variants
+        for shots in shots_values
+    }
+    runs = {shots: max(len(values[(v, shots)]) for v in variants) for shots in shots_values}
     lines = []
     for variant in variants:
         cells = []
         for shots in shots_values:
-            values = [
-                float(r["macro_f1"])
-                for r in kept_rows
-                if r["variant"] == variant and r["shots"] == shots
-            ]
-            cells.append(tables.format_mean_std(values) if values else "—")
+            found = values[(variant, shots)]
+            text = tables.format_mean_std(found) if found else "—"
+            # A cell of fewer runs than its column (a partial study) says so.
+            cells.append(text + (f" (n={len(found)})" if 0 < len(found) < runs[shots] else ""))
         lines.append([variant, *cells])
-    runs = {
-        shots: max(
-            sum(1 for r in kept_rows if r["shots"] == shots and r["variant"] == v) for v in variants
-        )
-        for shots in shots_values
-    }
     header = ["variant", *(f"k = {k} ({runs[k]} runs)" for k in shots_values)]
     return tables.markdown_table(header, lines, "l" + "r" * len(shots_values))

@@ -183,9 +183,10 @@ def run_sweep(
         found = _run_one(swept, axes, where, progress=progress, overwrite=overwrite)
         rows += found if depth is None else [{**row, "num_layers": depth} for row in found]
         if depth is not None and is_main_process():
-            kept = protocol.kept(rows)
-            if any(row["variant"] == protocol.REFERENCE for row in kept):
-                depth_report.write(workdir, kept)
+            try:
+                depth_report.write(workdir, protocol.kept(rows))
+            except ValueError as error:  # e.g. a NaN score: the report waits, the sweep goes on
+                log.warning("%s/depth.md not written: %s", workdir, error)
     return rows
 
 

@@ -67,3 +67,12 @@ def test_a_single_pair_cannot_tell():
         "cannot tell (fewer than 2 pairs)"
     }
     assert "(n=1)" in depth.markdown(one)
+
+
+def test_a_control_not_in_the_sweep_gets_no_row_and_a_missing_pretrained_is_not_run():
+    rows = [r for r in _rows() if r["variant"] != "shuffled"]
+    assert {control for _, _, control in depth.differences(rows)} == {"random"}
+    no_pretrained_at_30 = [
+        r for r in _rows() if not (r["variant"] == "pretrained" and r["num_layers"] == 30)
+    ]
+    assert depth.verdict(depth.differences(no_pretrained_at_30)[(10, 30, "random")]) == "not run"

@@ -253,7 +253,9 @@ def test_a_depth_axis_is_one_sweep_per_depth_checked_before_any_trains(tmp_path,
         (2, 2),
         (2, "all"),
     ]
-    assert not (tmp_path / "depth.md").exists()  # no pretrained rows: nothing to compare
+    side_by_side = (tmp_path / "depth.md").read_text()  # every depth's scores in one table
+    assert "| 2 | 1 | 1 | 0." in side_by_side and "| all | 2 | 1 | 1.000 (n=1) |" in side_by_side
+    assert (tmp_path / "depth.png").exists()
     with pytest.raises(FileNotFoundError, match="not a depth-axis sweep"):
         fewshot.depth_rows(tmp_path / "layers1")
     config.sweep.num_layers = "3,-1"

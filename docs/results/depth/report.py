@@ -21,16 +21,18 @@ REFERENCE_STUDY = HERE.parent / "uci_har" / "runs"
 def main() -> None:
     rows, notes = [], []
     for workdir in SWEEPS:
-        if not workdir.exists():
+        done = sorted(
+            workdir.glob("layers*/results.md"), key=lambda path: int(path.parent.name[6:])
+        )
+        if not done:
             notes.append(f"- {workdir.relative_to(HERE)}: not run yet.")
             continue
         rows += fewshot.depth_rows(workdir)
-        for results in sorted(workdir.glob("layers*/results.md")):
+        for results in done:
             finished, planned = tables.read_completeness(results)
             state = "complete" if finished == planned else "**partial**"
-            notes.append(
-                f"- {results.parent.relative_to(HERE)}: {finished} of {planned} runs, {state}"
-            )
+            where = results.parent.relative_to(HERE)
+            notes.append(f"- {where}: {finished} of {planned} runs, {state}")
     shots = {row["shots"] for row in rows}
     study = protocol.kept(protocol.select(tables.read_csv(REFERENCE_STUDY / "results.csv")))
     levels = depth.references([r for r in study if r["shots"] in shots], ("none", "classical"))

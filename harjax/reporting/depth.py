@@ -75,20 +75,13 @@ def verdict(interval: stats.Interval) -> str:
     }[stats.direction(interval)]
 
 
-def _level(interval: stats.Interval | None) -> str:
+def _interval(interval: stats.Interval | None, sign: str = "") -> str:
+    """'0.815 [0.794, 0.836]' (a level) or '+0.115 [+0.094, +0.136]' (sign '+': a difference)."""
     if interval is None or interval.n == 0:
         return "—"
     if interval.n < 2:
-        return f"{interval.mean:.3f} (n=1)"
-    return f"{interval.mean:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
-
-
-def _difference(interval: stats.Interval | None) -> str:
-    if interval is None or interval.n == 0:
-        return "—"
-    if interval.n < 2:
-        return f"{interval.mean:+.3f}"
-    return f"{interval.mean:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"
+        return f"{interval.mean:{sign}.3f}" + ("" if sign else " (n=1)")
+    return f"{interval.mean:{sign}.3f} [{interval.low:{sign}.3f}, {interval.high:{sign}.3f}]"
 
 
 def _pairs(rows: Sequence[tables.Row], shots: Any, depth: int) -> int:
@@ -116,7 +109,7 @@ def markdown(
         for depth in depths:
             if not any((shots, depth, v) in means for v in variants):
                 continue
-            cells = [_level(means.get((shots, depth, v))) for v in variants]
+            cells = [_interval(means.get((shots, depth, v))) for v in variants]
             lines.append([shots, depth, _pairs(rows, shots, depth), *cells])
     text = [
         "Test macro-F1, mean over pairs (split seed, seed) with its 95 % t interval; each "
@@ -128,7 +121,7 @@ def markdown(
     ]
     if reference_levels:
         lines = [
-            [shots, name, interval.n, _level(interval)]
+            [shots, name, interval.n, _interval(interval)]
             for (shots, name), interval in sorted(
                 reference_levels.items(),
                 key=lambda item: (tables.shots_key(item[0][0]), item[0][1]),
@@ -148,7 +141,7 @@ def markdown(
                 if interval is None:
                     continue
                 lines.append(
-                    [shots, depth, control, _difference(interval), interval.n, verdict(interval)]
+                    [shots, depth, control, _interval(interval, "+"), interval.n, verdict(interval)]
                 )
     if lines:
         text += [

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harjax import variants as variant_table
 from harjax.reporting import stats, tables
 
 CONTROLS = ("random", "shuffled", "none", "scratch")
@@ -111,14 +112,12 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
     )
 
 
-VARIANT_ORDER = ("pretrained", "random", "shuffled", "none", "scratch", "cnn", "classical")
-
 
 def scores_table(kept_rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one study's test macro-F1 per variant (rows) and k (columns), mean ± std over
     its pairs; the header gives each column's runs per variant, a cell with fewer its n."""
     shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
-    variants = tables.ordered((r["variant"] for r in kept_rows), VARIANT_ORDER)
+    variants = tables.ordered((r["variant"] for r in kept_rows), variant_table.NAMES)
     values = {
         (variant, shots): [
             float(r["macro_f1"])

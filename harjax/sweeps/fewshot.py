@@ -183,10 +183,7 @@ def run_sweep(
         found = _run_one(swept, axes, where, progress=progress, overwrite=overwrite)
         rows += found if depth is None else [{**row, "num_layers": depth} for row in found]
         if depth is not None and is_main_process():
-            try:
-                depth_report.write(workdir, protocol.kept(rows))
-            except ValueError as error:  # e.g. a NaN score: the report waits, the sweep goes on
-                log.warning("%s/depth.md not written: %s", workdir, error)
+            depth_report.write(workdir, protocol.kept(rows))
     return rows
 
 

@@ -13,14 +13,15 @@ same splits and seeds.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harjax import variants as variant_table
 from harjax.reporting import plots, stats, tables
 
-REFERENCE = "pretrained"
-CONTROLS = ("random", "shuffled")
+REFERENCE = "pretrained"  # = sweeps.protocol.REFERENCE (reporting sits below sweeps)
+CONTROLS = variant_table.CONTROLS  # random, shuffled: the backbone's own controls, run per depth
 PAIR_ON = ("split_seed", "seed")
 METRIC = "macro_f1"
 
@@ -41,28 +42,35 @@ def scores(rows: Sequence[tables.Row]) -> dict[Key, stats.Interval]:
     return _levels(rows, ("shots", "num_layers", "variant"))
 
 
-def references(rows: Sequence[tables.Row], variants: Sequence[str]) -> dict[tuple, stats.Interval]:
-    """{(k, variant): the interval of a depth-free variant} from the (kept) rows of any sweep."""
-    return _levels([row for row in rows if row["variant"] in variants], ("shots", "variant"))
+def references(rows: Sequence[tables.Row]) -> dict[tuple, stats.Interval]:
+    """{(k, variant): the level of each depth-free variant} from its (kept) rows."""
+    return _levels(rows, ("shots", "variant")) if rows else {}
 
 
-def differences(rows: Sequence[tables.Row]) -> dict[Key, stats.Interval]:
-    """{(k, depth, control): pretrained − control on test macro-F1, paired on (split, seed)},
-    for the controls the rows hold (n = 0 where pretrained or the control did not run)."""
+def differences(
+    rows: Sequence[tables.Row], reference_rows: Sequence[tables.Row] = ()
+) -> dict[Key, stats.Interval]:
+    """{(k, depth, rival): pretrained − rival on test macro-F1, paired on (split, seed)}, for
+    each control the rows hold and each depth-free variant of `reference_rows` (no backbone:
+    the same runs pair with `pretrained` at every depth). n = 0 where one side did not run."""
+    depths = {row["num_layers"] for row in rows}
+    free = [{**row, "num_layers": depth} for row in reference_rows for depth in depths]
     found = {}
     present = {row["variant"] for row in rows}
-    for control in (c for c in CONTROLS if c in present):
+    rivals = [c for c in CONTROLS if c in present]
+    rivals += tables.ordered(row["variant"] for row in reference_rows)
+    for rival in rivals:
         paired = stats.paired_differences(
-            rows,
+            [*rows, *free],
             metric=METRIC,
             compare="variant",
             a=REFERENCE,
-            b=control,
+            b=rival,
             within=("shots", "num_layers"),
             pair_on=PAIR_ON,
         )
         for (shots, depth), result in paired.items():
-            found[(shots, depth, control)] = stats.confidence_interval(result.differences)
+            found[(shots, depth, rival)] = stats.confidence_interval(result.differences)
     return found
 
 
@@ -95,13 +103,13 @@ def _pairs(rows: Sequence[tables.Row], shots: Any, depth: int) -> int:
 
 def markdown(
     rows: Sequence[tables.Row],
-    reference_levels: Mapping[tuple, stats.Interval] | None = None,
+    reference_rows: Sequence[tables.Row] = (),
 ) -> str:
     """Each backbone's test macro-F1 per (k, depth) with 95 % intervals, the depth-free
     reference levels if given, then pretrained − each control per (k, depth) with verdicts."""
-    means, paired = scores(rows), differences(rows)
+    means, paired = scores(rows), differences(rows, reference_rows)
+    reference_levels = references(reference_rows)
     variants = tables.ordered((row["variant"] for row in rows), (REFERENCE, *CONTROLS))
-    reference_levels = reference_levels or {}
     shots_values = sorted({row["shots"] for row in rows}, key=tables.shots_key)
     depths = sorted({int(row["num_layers"]) for row in rows})
     lines = []
@@ -136,7 +144,9 @@ def markdown(
     lines = []
     for shots in shots_values:
         for depth in depths:
-            for control in CONTROLS:
+            for control in tables.ordered(
+                rival for k, d, rival in paired if (k, d) == (shots, depth)
+            ):
                 interval = paired.get((shots, depth, control))
                 if interval is None:
                     continue
@@ -145,8 +155,9 @@ def markdown(
                 )
     if lines:
         text += [
-            f"{REFERENCE} − control, test macro-F1 paired on (split seed, seed), 95 % t "
-            "interval; a difference is claimed only when the interval excludes zero.",
+            f"{REFERENCE} − control (or depth-free reference), test macro-F1 paired on (split "
+            "seed, seed), 95 % t interval; a difference is claimed only when the interval "
+            "excludes zero.",
             "",
             tables.markdown_table(
                 ["k", "layers", "control", f"{REFERENCE} − control", "pairs", "verdict"],
@@ -160,11 +171,13 @@ def markdown(
 def write(
     workdir: str | os.PathLike,
     rows: Sequence[tables.Row],
-    reference_levels: Mapping[tuple, stats.Interval] | None = None,
+    reference_rows: Sequence[tables.Row] = (),
     header_lines: Sequence[str] = (),
 ) -> None:
-    """WORKDIR/depth.md and depth.png from kept rows with `num_layers`."""
+    """WORKDIR/depth.md and depth.png from kept rows with `num_layers`; `reference_rows`, kept
+    rows of depth-free variants (`none`, `classical`) on the same splits and seeds, become
+    levels and paired rivals."""
     workdir = Path(workdir)
-    text = ["# Depth", "", *header_lines, markdown(rows, reference_levels)]
+    text = ["# Depth", "", *header_lines, markdown(rows, reference_rows)]
     (workdir / "depth.md").write_text("\n".join(text))
-    plots.plot_depth(scores(rows), workdir / "depth.png", reference_levels)
+    plots.plot_depth(scores(rows), workdir / "depth.png", references(reference_rows))

@@ -51,13 +51,18 @@ def test_markdown_and_plot_with_depth_free_references(tmp_path):
         for s in range(2)
         for t in range(2)
     ]
-    levels = depth.references(reference_rows, ("none", "classical"))
-    assert set(levels) == {(10, "none"), (10, "classical")}
-    depth.write(tmp_path, _rows(), levels, header_lines=["toy", ""])
+    free = [r for r in reference_rows if r["variant"] in ("none", "classical")]
+    assert set(depth.references(free)) == {(10, "none"), (10, "classical")}
+    depth.write(tmp_path, _rows(), free, header_lines=["toy", ""])
     text = (tmp_path / "depth.md").read_text()
     assert "| 10 | 30 | 4 | 0.815 [" in text  # pretrained's mean at 30 layers over 4 pairs
     assert "| 10 | 30 | random | +0.115 [" in text and "pretrained better" in text
     assert "| 10 | none | 4 | 0.755 [" in text
+    # The depth-free runs pair with pretrained at every depth: 0.815 - 0.755 at 30 layers.
+    found = depth.differences(_rows(), free)
+    assert found[(10, 30, "none")].mean == pytest.approx(0.06)
+    assert found[(10, 3, "none")].n == 4
+    assert "| 10 | 30 | none | +0.060 [" in text
     assert (tmp_path / "depth.png").stat().st_size > 0
 
 

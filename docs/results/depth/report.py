@@ -35,16 +35,18 @@ def main() -> None:
             notes.append(f"- {where}: {finished} of {planned} runs, {state}")
     shots = {row["shots"] for row in rows}
     study = protocol.kept(protocol.select(tables.read_csv(REFERENCE_STUDY / "results.csv")))
-    levels = depth.references([r for r in study if r["shots"] in shots], ("none", "classical"))
+    references = [r for r in study if r["shots"] in shots and r["variant"] in ("none", "classical")]
     header = [
         "UCI-HAR reduced real copy (2400/950 windows), official split; the UCI-HAR study's "
         "protocol (configs/study_depth.py); smollm2-135m (Q4_1 GGUF) keeping its first N "
-        "layers. Written by `python docs/results/depth/report.py`.",
+        "layers. Written by `python docs/results/depth/report.py`. Compute dtype, machine and "
+        "code of every run: each `runs/*/layers<N>/results.md` (all bfloat16 so far, 8 runs "
+        "per program, on a 2-core AMD EPYC with avx512_bf16).",
         "",
         *notes,
         "",
     ]
-    depth.write(HERE, rows, levels, header_lines=header)
+    depth.write(HERE, rows, references, header_lines=header)
     print((HERE / "depth.md").read_text())
 
 

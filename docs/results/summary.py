@@ -41,7 +41,9 @@ def main() -> None:
         "",
         "Test macro-F1 of `pretrained` minus its rival, paired on (split seed, seed); 95 % t "
         "interval; each variant's setting chosen on validation, the best control too "
-        "(`harjax.reporting.summary`). Written by `python docs/results/summary.py`.",
+        "(`harjax.reporting.summary`). Written by `python docs/results/summary.py`. Every "
+        "study ran in bfloat16 (`auto`) on a 2-core AMD EPYC with avx512_bf16; each study's "
+        "results.md names its machine, dtype and code.",
         "",
         summary.summary_table(comparisons),
         *notes,

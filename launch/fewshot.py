@@ -11,7 +11,9 @@
 Writes WORKDIR/results.csv, results.md (mean ± std tables of the settings chosen on validation,
 paired differences against pretrained with 95 % intervals and their verdicts), shots.png,
 convergence.png, params.png, differences.png and one run directory per (variant, setting,
-split, k, seed). Rerun the same command to resume after an interruption.
+split, k, seed); with a depth axis (`--config.sweep.num_layers 1,3,30`) all of these per depth
+in WORKDIR/layers<N>/, and WORKDIR/depth.md, depth.png side by side. Rerun the same command to
+resume after an interruption.
 
 The sweep is the config's `sweep` section (configs/fewshot.py by default; the study is
 `--config configs/study.py`): `harjax.sweeps.fewshot.run_sweep(config, workdir)` reads it, and
@@ -113,12 +115,15 @@ def main(argv):
     workdir = cli.prepare_workdir(f.workdir, "runs/fewshot")
     start = time.perf_counter()
     fewshot.run_sweep(config, workdir, overwrite=f.overwrite)
-    print((workdir / "results.md").read_text())
+    report = fewshot.report_path(config, workdir)
+    print(report.read_text())
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(f"this invocation took {int(minutes)} min {seconds:.0f} s (finished runs are skipped)")
-    print(
-        f"wrote {workdir / 'results.csv'}, results.md, shots.png, convergence.png, differences.png"
-    )
+    tables = "results.csv, results.md, shots.png, convergence.png, differences.png"
+    if report.name == "depth.md":
+        print(f"wrote {report}, depth.png and, per depth, {workdir}/layers<N>/ {tables}")
+    else:
+        print(f"wrote {workdir}/ {tables}")
 
 
 if __name__ == "__main__":

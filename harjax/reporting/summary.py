@@ -112,7 +112,6 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
     )
 
 
-
 def scores_table(kept_rows: Sequence[dict[str, Any]]) -> str:
     """Markdown: one study's test macro-F1 per variant (rows) and k (columns), mean ± std over
     its pairs; the header gives each column's runs per variant, a cell with fewer its n."""

@@ -187,6 +187,13 @@ def run_sweep(
     return rows
 
 
+def report_path(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
+    """The page a finished `run_sweep(config, workdir)` is read from: WORKDIR/depth.md for a
+    depth axis (there is no WORKDIR/results.md then: each depth's tables are in
+    WORKDIR/layers<N>/), else WORKDIR/results.md."""
+    return Path(workdir) / ("depth.md" if depth_axis(config) else "results.md")
+
+
 _DEPTH_DIRECTORY = re.compile(r"layers(\d+)")
 
 

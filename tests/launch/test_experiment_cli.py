@@ -237,3 +237,17 @@ def test_train_rerun_with_another_config_refuses_instead_of_reusing(
     again = _run([*base, *TINY, "--config.backbone.num_layers", "2", "--overwrite"], harjax_env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (workdir / "metrics.json").read_text() != before
+
+
+def test_fewshot_depth_axis_ends_on_the_depth_report(tmp_path, harjax_env, tiny_llama_dir):
+    # A depth axis writes no WORKDIR/results.md: the command once trained every depth and then
+    # failed reading it (exit 1, its summary lost); it must end on WORKDIR/depth.md.
+    workdir = tmp_path / "depth"
+    args = [*_fewshot_args(workdir, tiny_llama_dir), "--shots", "1", "--variants", "pretrained"]
+    result = _run([*args, "--config.sweep.num_layers", "1,2"], harjax_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (workdir / "results.md").exists()
+    for depth in (1, 2):
+        assert (workdir / f"layers{depth}" / "results.md").exists(), depth
+    assert (workdir / "depth.md").read_text() in result.stdout
+    assert f"wrote {workdir / 'depth.md'}" in result.stdout

@@ -332,6 +332,7 @@ def run_probe(
     """
     from harjax.data.bundle import load_data
     from harjax.data.normalization import compute_stats
+    from harjax.run import code_version, environment
 
     check_config(config)
     workdir = Path(workdir)
@@ -374,6 +375,10 @@ def run_probe(
         "standardised logistic regression per (variant, layer, seed), its C chosen from "
         f"{tuple(config.probe.c_grid)} by validation macro-F1, and so is each variant's best "
         "layer per seed. Test is scored once, by the chosen model.",
+        "",
+        # Of this invocation: seeds resumed from probe.csv passed the same fingerprint check.
+        f"Machine: {environment.describe(environment.environment())}",
+        f"Code: {code_version.describe(code_version.code_version())}",
     ]
     (workdir / "probe.md").write_text(probe_report.markdown(rows, header))
     probe_report.plot(

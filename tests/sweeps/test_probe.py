@@ -64,6 +64,7 @@ def test_one_row_per_variant_layer_and_seed_and_files(probed):
     assert identity(written) == identity(rows)
     text = (workdir / "probe.md").read_text()
     assert "2 seeds (5, 6)" in text and "depth 2" in text and "compute dtype" in text
+    assert "\nMachine: " in text and "\nCode: " in text  # what made the table
     assert "| layer | pretrained | random | shuffled |" in text
     assert (
         "| layer | control | pretrained − control [95 % CI] | pairs | unpaired | verdict |" in text

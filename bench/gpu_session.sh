@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The accelerator check as one call on a lent GPU machine (docs/performance.md, "GPU").
 #
-#   bash bench/gpu_session.sh prepare   # here, once: what the device image lacks -> .whl/ .devcache/
+#   bash bench/gpu_session.sh prepare   # here, venv active, once: what the image lacks -> .whl/ .devcache/
 #   bash bench/gpu_session.sh run       # there, one call, carry [".whl", ".devcache"]; ~8 min max
 #
 # The device image (Python 3.12) has jax, flax, optax, orbax, torch, peft and transformers but

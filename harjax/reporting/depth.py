@@ -52,9 +52,16 @@ def differences(
 ) -> dict[Key, stats.Interval]:
     """{(k, depth, rival): pretrained − rival on test macro-F1, paired on (split, seed)}, for
     each control the rows hold and each depth-free variant of `reference_rows` (no backbone:
-    the same runs pair with `pretrained` at every depth). n = 0 where one side did not run."""
-    depths = {row["num_layers"] for row in rows}
-    free = [{**row, "num_layers": depth} for row in reference_rows for depth in depths]
+    the same runs pair with `pretrained` at every depth run at their k; a sweep may run k = all
+    at fewer depths than k = 10). n = 0 where one side did not run."""
+    depths_of: dict[Any, set] = {}
+    for row in rows:
+        depths_of.setdefault(row["shots"], set()).add(row["num_layers"])
+    free = [
+        {**row, "num_layers": depth}
+        for row in reference_rows
+        for depth in depths_of.get(row["shots"], ())
+    ]
     found = {}
     present = {row["variant"] for row in rows}
     rivals = [c for c in CONTROLS if c in present]

@@ -418,6 +418,8 @@ def plot_depth(
     shots_values = sorted({k for k, _, _ in scores}, key=shots_key)
     figure = _figure(width=4.6 * max(1, len(shots_values)), height=3.8)
     panels = np.atleast_1d(figure.subplots(1, max(1, len(shots_values)), sharey=True))
+    # Every panel spans every depth of the figure, so a k run at fewer depths reads alike.
+    every_depth = [d for _, d, _ in scores]
     for axes, shots in zip(panels, shots_values):
         depths = sorted({d for k, d, _ in scores if k == shots})
         for index, variant in enumerate(variants):
@@ -447,6 +449,7 @@ def plot_depth(
             if interval.n > 1:
                 axes.axhspan(interval.low, interval.high, color=colours[name], alpha=0.12)
         axes.set_xscale("log")
+        axes.set_xlim(min(every_depth) / 1.4, max(every_depth) * 1.4)
         axes.minorticks_off()
         axes.set_xticks(depths, [str(d) for d in depths])
         axes.set_xlabel("layers kept")

@@ -81,3 +81,19 @@ def test_a_control_not_in_the_sweep_gets_no_row_and_a_missing_pretrained_is_not_
         r for r in _rows() if not (r["variant"] == "pretrained" and r["num_layers"] == 30)
     ]
     assert depth.verdict(depth.differences(no_pretrained_at_30)[(10, 30, "random")]) == "not run"
+
+
+def test_references_pair_only_at_the_depths_each_k_ran():
+    # k = 10 ran at 3 and 30 layers, k = all only at 30 (the depth study's design): the
+    # depth-free references must not invent "not run" rows for k = all at 3 layers.
+    rows = _rows() + [{**r, "shots": "all"} for r in _rows() if r["num_layers"] == 30]
+    free = [
+        {"variant": "none", "shots": shots, "split_seed": s, "seed": t, "macro_f1": 0.75}
+        for shots in (10, "all")
+        for s in range(2)
+        for t in range(2)
+    ]
+    found = depth.differences(rows, free)
+    assert {(k, d) for k, d, _ in found} == {(10, 3), (10, 30), ("all", 30)}
+    assert found[("all", 30, "none")].n == 4
+    assert "| all | 3 |" not in depth.markdown(rows, free)

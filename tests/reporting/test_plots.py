@@ -82,3 +82,25 @@ def test_difference_plot_is_written(tmp_path):
         rows, tmp_path / "differences.png", reference="random", others=["pretrained", "scratch"]
     )
     assert _is_png_of_size(tmp_path / "differences.png", 15_000)
+
+
+def test_depth_panels_share_the_depth_range(tmp_path, monkeypatch):
+    # k = all ran only at 30 layers: its panel must still span 1-30 like k = 10's, not
+    # autoscale around its one depth (which pushed the side-by-side points off the tick).
+    from harjax.reporting.stats import confidence_interval
+
+    saved = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: saved.append(figure))
+    level = confidence_interval([0.7, 0.8])
+    scores = {
+        (10, 1, "pretrained"): level,
+        (10, 30, "pretrained"): level,
+        (10, 30, "random"): level,
+        ("all", 30, "pretrained"): level,
+        ("all", 30, "random"): level,
+    }
+    plots.plot_depth(scores, tmp_path / "depth.png")
+    ten, everything = saved[0].axes
+    assert ten.get_xlim() == everything.get_xlim()
+    low, high = everything.get_xlim()
+    assert low < 1 < 30 < high

@@ -120,7 +120,7 @@ def main(argv):
     minutes, seconds = divmod(time.perf_counter() - start, 60)
     print(f"this invocation took {int(minutes)} min {seconds:.0f} s (finished runs are skipped)")
     tables = "results.csv, results.md, shots.png, convergence.png, differences.png"
-    if report.name == "depth.md":
+    if fewshot.depth_axis(config):
         print(f"wrote {report}, depth.png and, per depth, {workdir}/layers<N>/ {tables}")
     else:
         print(f"wrote {workdir}/ {tables}")

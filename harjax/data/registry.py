@@ -23,6 +23,8 @@ UEA_PREFIX = "uea:"  # a set of the UEA multivariate archive: uea:NAME (datasets
 BUILDERS: dict[str, tuple[str, str]] = {
     "smartwatch": ("smartwatch", "Smartwatch"),
     "uci_har": ("uci_har", "UciHar"),
+    "uci_hapt": ("uci_hapt", "UciHapt"),
+    "uci_hapt_transitions": ("uci_hapt", "UciHaptTransitions"),
     "hhar": ("hhar", "Hhar"),
     "motionsense": ("motionsense", "MotionSense"),
     "realworld": ("realworld", "RealWorld"),

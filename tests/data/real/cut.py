@@ -21,6 +21,10 @@ UCI_SUBJECTS = {"train": {"5", "7"}, "test": {"9"}}  # 2 training, 1 test subjec
 UCI_SIGNALS = [
     f"{kind}_{axis}" for kind in ("body_acc", "body_gyro", "total_acc") for axis in "xyz"
 ]
+HAPT_ARCHIVE = "HAPT Data Set.zip"
+# Whole experiments: 17 and 18 (subject 9, an official test subject: all of UCI-HAR's test
+# windows of subject 9 lie in them) and 9 (subject 5, training).
+HAPT_EXPERIMENTS = (9, 17, 18)
 HHAR_ROOT = "Activity recognition exp"
 HHAR_PHONE_ROWS = slice(0, 4000)  # nexus4_1, stand, 20 s
 HHAR_WATCH_ROWS = (slice(0, 2000), slice(5000, 7000))  # gear_1: stand, stand -> null -> sit
@@ -53,6 +57,22 @@ def cut_uci_har(shared: Path) -> None:
                 lines = read(f"{split}/{name}")
                 members[f"{UCI_ROOT}/{split}/{name}"] = "".join(lines[i] for i in keep).encode()
     _write_zip(HERE / "uci_har" / f"{UCI_ROOT}.zip", members)
+
+
+def cut_uci_hapt(shared: Path) -> None:
+    members = {}
+    with zipfile.ZipFile(shared / "uci_hapt" / HAPT_ARCHIVE) as source:
+        names = source.namelist()
+        members["activity_labels.txt"] = source.read("activity_labels.txt")
+        for experiment in HAPT_EXPERIMENTS:
+            for sensor in ("acc", "gyro"):
+                prefix = f"RawData/{sensor}_exp{experiment:02d}_user"
+                (name,) = [n for n in names if n.startswith(prefix)]
+                members[name] = source.read(name)
+        lines = source.read("RawData/labels.txt").decode().splitlines(keepends=True)
+        kept = [line for line in lines if int(line.split()[0]) in HAPT_EXPERIMENTS]
+        members["RawData/labels.txt"] = "".join(kept).encode()
+    _write_zip(HERE / "uci_hapt" / HAPT_ARCHIVE, members)
 
 
 def cut_hhar(shared: Path) -> None:
@@ -105,6 +125,7 @@ def cut_uea(shared: Path) -> None:
 if __name__ == "__main__":
     shared_data = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
     cut_uci_har(shared_data)
+    cut_uci_hapt(shared_data)
     cut_hhar(shared_data)
     cut_realworld(shared_data)
     cut_uea(shared_data)

@@ -290,9 +290,9 @@ def plot_differences(
 ) -> None:
     """Paired difference other - reference vs k, one colour per other variant, CI error bars.
 
-    Points are `stats.confidence_interval` of the matched differences at each k (no bar with a
-    single pair); the dashed line is zero, no difference. Variants sit slightly apart at each k
-    so their bars do not overlap.
+    Points are `stats.comparisons`' uncorrected intervals at each k (seeds nested in validation
+    draws averaged per draw first; no bar with a single unit); the dashed line is zero, no
+    difference. Variants sit slightly apart at each k so their bars do not overlap.
     """
     found = comparisons(
         rows,
@@ -305,12 +305,12 @@ def plot_differences(
         level=level,
         method=method,
     )
-    position, categorical = _shot_positions(sorted({g[0] for g, *_ in found}, key=shots_key))
+    position, categorical = _shot_positions(sorted({c.group[0] for c in found}, key=shots_key))
     colours = _colours(list(others))
     figure = _figure()
     axes = figure.subplots()
     for index, other in enumerate(others):
-        points = [(group[0], ci) for group, name, _, ci in found if name == other and ci.n > 0]
+        points = [(c.group[0], c.interval) for c in found if c.other == other and c.interval.n > 0]
         if not points:
             continue
         offset = (index - (len(others) - 1) / 2) * 0.06  # in axis steps (log or categorical)

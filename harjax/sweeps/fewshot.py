@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -100,7 +101,8 @@ def plan(
 ) -> list[core.PlannedRun]:
     """Every (variant, split, setting, seed, k) of the command, in the order they run.
 
-    `data` is one bundle (split by `config.data.split_seed`) or {split seed: bundle}. Settings
+    `data` is one bundle (split by `config.data.split_seed`) or {split seed: bundle}; a bundle
+    of None plans without data (no training windows: `replan`, for reports only). Settings
     default to the config's one learning rate and forest size.
     """
     bundles = data if isinstance(data, Mapping) else {int(config.data.split_seed): data}
@@ -130,7 +132,11 @@ def plan(
                                 ),
                                 config=run_config,
                                 data=bundle,
-                                train_indices=sampling.training_windows(bundle, k, seed),
+                                train_indices=(
+                                    None
+                                    if bundle is None
+                                    else sampling.training_windows(bundle, k, seed)
+                                ),
                                 tags={
                                     "variant": variant.name,
                                     "base_variant": variant.base,
@@ -187,6 +193,64 @@ def run_sweep(
     return rows
 
 
+def replan(workdir: str | Path) -> tuple[list[core.PlannedRun], list[TableRow]]:
+    """The plan of the sweep in `workdir` (one depth's directory for a depth axis), rebuilt from
+    its WORKDIR/config.json alone: the same run directories, tags and labels as the command
+    that wrote it, without data (nothing can train from it). For `rebuild_reports`."""
+    recorded = json.loads((Path(workdir) / "config.json").read_text())
+    sweep = recorded.pop("sweep")
+    if sweep.get("kind") != "fewshot":
+        kind = sweep.get("kind")
+        raise ValueError(f"{workdir}/config.json: not a few-shot sweep (kind {kind!r})")
+    rows = [
+        TableRow(
+            row["name"],
+            row["base"],
+            tuple(
+                (key, tuple(value) if isinstance(value, list) else value)
+                for key, value in row["overrides"]
+            ),
+        )
+        for row in sweep["variants"]
+    ]
+    config = ml_collections.ConfigDict(recorded)
+    planned = plan(
+        config,
+        Path(workdir),
+        {int(split): None for split in sweep["splits"]},
+        shots=sweep["shots"],
+        seeds=int(sweep["seeds"]),
+        variants=rows,
+        learning_rates=sweep["learning_rates"],
+        classical_trees=sweep["classical_trees"],
+    )
+    return planned, rows
+
+
+def rebuild_reports(workdir: str | Path) -> list[dict[str, Any]]:
+    """Rewrites a sweep's reports (results.csv, results.md, plots; for a depth axis every
+    layers<N>/ and WORKDIR/depth.md) from its committed run directories, without training or
+    loading data: how a results page follows a change of the reporting code. Returns the rows.
+    """
+    workdir = Path(workdir)
+    depths = sorted(
+        (int(match.group(1)), path)
+        for path in workdir.glob("layers*")
+        if (match := _DEPTH_DIRECTORY.fullmatch(path.name)) and (path / "config.json").exists()
+    )
+    if not depths:
+        planned, rows = replan(workdir)
+        write_reports(workdir, planned, rows)
+        return collect_rows(planned)
+    found = []
+    for depth, path in depths:
+        planned, rows = replan(path)
+        write_reports(path, planned, rows)
+        found += [{**row, "num_layers": depth} for row in collect_rows(planned)]
+    depth_report.write(workdir, protocol.kept(found))
+    return found
+
+
 def report_path(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
     """The page a finished `run_sweep(config, workdir)` is read from: WORKDIR/depth.md for a
     depth axis (there is no WORKDIR/results.md then: each depth's tables are in
@@ -226,6 +290,8 @@ def _run_one(
         split_config = copy.deepcopy(config)
         split_config.data.split_seed = split_seed
         bundles[split_seed] = load_data(split_config)
+        if progress:
+            print(bundles[split_seed].describe())
     # A k that some class cannot supply on some split is left out of every split (pairs need
     # the same k everywhere), said on the command line and in the sweep's config record.
     shots, dropped = sampling.feasible_shots(list(bundles.values()), axes.shots, axes.seeds)
@@ -278,6 +344,8 @@ def _row(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
         "steps_to_95": result.get("steps_to_95"),
         "best_step": result.get("best_step"),
         "num_train_windows": result["num_train_windows"],
+        # The convergence measure's floor: a run can reach 95 % no sooner than this.
+        "first_eval_step": next(iter((result.get("val_curve") or {}).get("steps") or []), None),
     }
 
 

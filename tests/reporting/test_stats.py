@@ -10,7 +10,15 @@ from harjax.reporting.stats import (
     Interval,
     comparison_table,
     confidence_interval,
+    correct_family,
+    design_interval,
+    design_note,
+    holm,
+    min_detectable_difference,
+    nested_interval,
+    p_value,
     paired_differences,
+    paired_interval,
     verdict,
     verdicts,
 )
@@ -173,21 +181,156 @@ def _compare(function, **extra):
 
 
 def test_comparison_table_sorts_k_and_gives_a_word_per_line():
-    table = _compare(comparison_table).splitlines()
+    table = _compare(comparison_table, nested_in=None).splitlines()
     assert table[0] == (
-        "| shots | variant | macro_f1 − random | 95 % CI | pairs | unpaired | verdict |"
+        "| shots | variant | macro_f1 − random | 95 % CI | n | unpaired | verdict (uncorrected) "
+        "| Holm p | after Holm | MDD (80 %) |"
     )
-    assert table[2].startswith("| 1 | pretrained | +0.100 | — | 1 | 0 | cannot tell |")
-    assert table[3].startswith("| 5 | pretrained | +0.100 | 0.075 to 0.125 | 3 | 2 | better |")
+    assert table[2] == (
+        "| 1 | pretrained | +0.100 | — | 1 pair | 0 | cannot tell | — | cannot tell | — |"
+    )
+    # k=5: differences 0.10, 0.09, 0.11 -> t = 17.3 on 2 df, p = 0.0033; Holm over the 2
+    # tests of the table (k=1 has one pair: no test) doubles it.
+    assert table[3] == (
+        "| 5 | pretrained | +0.100 | 0.075 to 0.125 | 3 pairs | 2 | better | 0.007 | better "
+        "| 0.033 |"
+    )
     assert table[4] == (
-        "| all | pretrained | +0.000 | -1.271 to 1.271 | 2 | 0 | no detectable difference |"
+        "| all | pretrained | +0.000 | -1.271 to 1.271 | 2 pairs | 0 | no detectable difference "
+        "| 1.000 | no detectable difference | 1.633 |"
     )
     assert len(table) == 5
+
+
+def test_comparison_table_nests_seeds_in_their_split():
+    # k=5's pairs are split 0 (seeds 0, 1: 0.10, 0.09) and split 1 (seed 0: 0.11): the split
+    # means 0.095 and 0.11 are the 2 units; the uncorrected interval excludes zero, Holm's
+    # does not.
+    line = _compare(comparison_table).splitlines()[3]
+    low, high = scipy_stats.t.interval(0.95, 1, loc=0.1025, scale=0.0075)
+    assert line == (
+        f"| 5 | pretrained | +0.102 | {low:.3f} to {high:.3f} | 2 splits (3 pairs) | 2 | better "
+        "| 0.093 | no detectable difference | 0.123 |"
+    )
 
 
 def test_verdicts_name_the_group():
     sentences = _compare(verdicts)
     assert [s.split(":")[0] for s in sentences] == ["shots=1", "shots=5", "shots=all"]
     assert sentences[1] == (
-        "shots=5: pretrained beats random by 0.100 macro_f1 (95 % CI 0.075 to 0.125, 3 pairs)."
+        "shots=5: pretrained beats random by 0.102 macro_f1 (95 % CI 0.007 to 0.198, 2 splits "
+        "(3 pairs); uncorrected); after Holm's correction over the 2 comparisons of its family: "
+        "no longer resolved (adjusted p 0.093)."
     )
+    assert sentences[2] == (
+        "shots=all: no detectable difference in macro_f1 between pretrained and random (mean "
+        "0.000, 95 % CI -1.271 to 1.271, 2 pairs; uncorrected); the smallest difference it could "
+        "detect with 80 % power is 1.633."
+    )
+
+
+# ------------------------------------------------ design-aware intervals, Holm, detectable size
+
+
+def test_nested_interval_is_the_t_interval_over_split_means():
+    values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    clusters = [2, 0, 1, 0, 2, 1]  # split means: 0 -> 0.3, 1 -> 0.45, 2 -> 0.3
+    interval = nested_interval(values, clusters)
+    means = [0.3, 0.45, 0.3]
+    reference = scipy_stats.ttest_1samp(means, 0.0).confidence_interval(0.95)
+    assert interval.mean == pytest.approx(np.mean(means))
+    assert (interval.low, interval.high) == pytest.approx((reference.low, reference.high))
+    assert interval.sd == pytest.approx(np.std(means, ddof=1))
+    assert (interval.n, interval.unit, interval.runs) == (3, "split", 6)
+    assert interval.units == "3 splits (6 pairs)"
+    with pytest.raises(ValueError, match="one cluster per value"):
+        nested_interval(values, clusters[:-1])
+
+
+def test_nested_interval_differs_from_naive_on_correlated_data_and_not_with_one_seed():
+    # Three seeds share each of four validation draws: a draw effect (sd 0.05) makes the
+    # seeds' differences correlated, so 12 pairs are not 12 independent units.
+    rng = np.random.default_rng(0)
+    draws = np.repeat(np.arange(4), 3)
+    values = 0.02 + rng.normal(0, 0.05, 4)[draws] + rng.normal(0, 0.005, 12)
+    naive = confidence_interval(values)
+    nested = design_interval(values, draws)
+    assert nested.unit == "split" and nested.n == 4 and naive.n == 12
+    assert nested.high - nested.low > 2 * (naive.high - naive.low)
+    assert nested.mean == pytest.approx(naive.mean)  # balanced: the same mean
+    # One seed per draw: the draws are the pairs, and the interval is the ordinary one.
+    assert design_interval(values, list(range(12))) == naive
+    # One draw (a dataset's single official split): over seeds, conditional on that draw.
+    assert design_interval(values, [7] * 12) == naive
+    assert design_interval(values, None) == naive
+
+
+def test_paired_interval_clusters_on_the_split_column():
+    paired = _paired(_rows())[(5,)]  # pairs (split, seed): (0, 0), (0, 1), (1, 0)
+    nested = paired_interval(paired, ["split_seed", "seed"])
+    assert (nested.n, nested.runs) == (2, 3)
+    assert nested.mean == pytest.approx(np.mean([0.095, 0.11]))
+    flat = paired_interval(paired, ["split_seed", "seed"], nested_in=None)
+    assert flat == confidence_interval(paired.differences)
+    assert paired_interval(paired, ["seed"], nested_in="split_seed") == flat
+
+
+def test_p_value_is_the_one_sample_t_test():
+    values = [0.03, -0.01, 0.05, 0.02, 0.04]
+    expected = scipy_stats.ttest_1samp(values, 0.0).pvalue
+    assert p_value(confidence_interval(values)) == pytest.approx(expected)
+    assert math.isnan(p_value(confidence_interval([0.2])))
+    assert p_value(confidence_interval([0.1, 0.1])) == 0.0
+    assert p_value(confidence_interval([0.0, 0.0])) == 1.0
+
+
+def test_holm_textbook_example():
+    # Holm (1979) as in the usual textbook example: four tests at alpha 0.05; the smallest
+    # p (0.005) is tested at 0.05/4, then 0.01 at 0.05/3, then 0.03 > 0.05/2 stops.
+    adjusted = holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert [p < 0.05 for p in adjusted] == [True, False, False, True]
+    # Step-down monotone: 2 x 0.01 = 0.02 carries over to the larger raw p 0.011.
+    assert holm([0.011, 0.01]) == pytest.approx([0.02, 0.02])
+    # No test (NaN) stays NaN and does not count in m; an adjusted p is at most 1.
+    found = holm([math.nan, 0.02, 0.6])
+    assert math.isnan(found[0]) and found[1:] == pytest.approx([0.04, 0.6])
+    assert holm([0.7, 0.8]) == [1.0, 1.0]
+
+
+def test_min_detectable_difference_matches_the_noncentral_t_power():
+    # Effect sizes from statsmodels 0.15's TTestPower().solve_power(nobs=n, alpha=0.05,
+    # power=0.8, alternative='two-sided') (G*Power gives the same): MDD = d x sd.
+    reference = {3: 3.264043552819638, 5: 1.6819970833232674, 9: 1.0669732445156874,
+                 30: 0.5292357045238948}  # fmt: skip
+    for n, effect in reference.items():
+        assert min_detectable_difference(0.04, n) == pytest.approx(effect * 0.04, rel=1e-6)
+    # Roughly (t_{0.975} + t_{0.8}) sd / sqrt(n).
+    rough = (scipy_stats.t.ppf(0.975, 8) + scipy_stats.t.ppf(0.8, 8)) * 0.04 / 3
+    assert min_detectable_difference(0.04, 9) == pytest.approx(rough, rel=0.03)
+    assert math.isnan(min_detectable_difference(0.04, 1))
+    assert min_detectable_difference(0.0, 9) == 0.0
+    assert min_detectable_difference(1.0, 2) > 10  # 1 df: only a huge effect is detectable
+
+
+def test_correct_family_marks_what_survives_holm():
+    clear = confidence_interval([0.10, 0.11, 0.09, 0.10, 0.12])  # p = 3.4e-5
+    marginal = confidence_interval([0.05, -0.005, 0.04, 0.06, 0.02])  # p = 0.046
+    weak = confidence_interval([0.01, -0.02, 0.03, -0.01, 0.0])  # p = 0.9
+    none = confidence_interval([0.01])
+    found = correct_family([clear, marginal, none, weak])
+    assert [c.family for c in found] == [3, 3, 3, 3]
+    assert [c.uncorrected for c in found] == [1, 1, None, 0]
+    # Holm: 3 x 3.4e-5, then 2 x 0.046 = 0.093 > 0.05: the marginal one no longer resolves.
+    assert [c.corrected for c in found] == [1, 0, None, 0]
+    assert found[1].p_holm == pytest.approx(2 * p_value(marginal))
+    assert found[0].mdd == pytest.approx(min_detectable_difference(clear.sd, 5))
+    assert math.isnan(found[2].mdd)
+
+
+def test_design_note_names_units_correction_and_test_set():
+    nested = nested_interval([0.1, 0.2, 0.3, 0.5], [0, 0, 1, 1])
+    text = design_note([nested], family="this dataset's block")
+    assert "averaged per draw" in text and "this dataset's block" in text
+    assert "conditional on the one test set" in text
+    assert "independent pairs" in design_note([confidence_interval([0.1, 0.2])])

@@ -262,3 +262,31 @@ def test_a_depth_axis_is_one_sweep_per_depth_checked_before_any_trains(tmp_path,
     with pytest.raises(ValueError, match="config.sweep.num_layers"):
         fewshot.run_sweep(config, tmp_path / "bad", progress=False)
     assert not (tmp_path / "bad" / "layers3").exists()  # nothing trained
+
+
+def test_rebuild_reports_rewrites_a_sweeps_pages_from_its_run_directories(tmp_path, sweep_config):
+    """The committed results pages follow the reporting code without training: rebuilding from
+    the run directories alone (no data) writes the same files the sweep wrote."""
+    config = copy.deepcopy(sweep_config)
+    config.sweep.update(shots="2", seeds=1, splits=2, variants="none,classical")
+    rows = fewshot.run_sweep(config, tmp_path, progress=False)
+    written = {name: (tmp_path / name).read_text() for name in ("results.csv", "results.md")}
+    neural = [r for r in rows if r["variant"] == "none"]
+    assert all(r["first_eval_step"] == config.train.eval_every for r in neural)
+    assert all(r["first_eval_step"] is None for r in rows if r["variant"] == "classical")
+    for name in written:
+        (tmp_path / name).unlink()
+    planned, variants = fewshot.replan(tmp_path)
+    assert [v.name for v in variants] == ["none", "classical"] and len(planned) == 8
+    assert all(run.train_indices is None for run in planned)
+    assert fewshot.rebuild_reports(tmp_path) == rows
+    assert {name: (tmp_path / name).read_text() for name in written} == written
+    # A depth axis: every layers<N>/ and depth.md.
+    config.sweep.update(seeds=1, splits=1, variants="classical", num_layers="1,2")
+    fewshot.run_sweep(config, tmp_path / "depth", progress=False)
+    depth_page = (tmp_path / "depth" / "depth.md").read_text()
+    (tmp_path / "depth" / "depth.md").unlink()
+    (tmp_path / "depth" / "layers2" / "results.md").unlink()
+    assert len(fewshot.rebuild_reports(tmp_path / "depth")) == 4
+    assert (tmp_path / "depth" / "depth.md").read_text() == depth_page
+    assert (tmp_path / "depth" / "layers2" / "results.md").exists()

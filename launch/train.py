@@ -12,8 +12,10 @@ import json
 from absl import flags
 
 from harjax import cli, variants
+from harjax.data.bundle import load_data
 from harjax.run import loop
 from harjax.run.result import RESULT_FILE
+from harjax.run.validate import check_config
 
 cli.define_common_flags("default.py")
 flags.DEFINE_string("variant", None, f"Model variant, one of {variants.NAMES}.")
@@ -28,7 +30,10 @@ def main(argv):
         config.model.variant = flags.FLAGS.variant
     cli.validate_dataset(config.dataset)
     workdir = cli.prepare_workdir(flags.FLAGS.workdir, "runs/train")
-    result = loop.train_and_evaluate(config, workdir, overwrite=flags.FLAGS.overwrite)
+    check_config(config)  # before the data loads, as the loop does
+    data = load_data(config)
+    print(data.describe())
+    result = loop.train_and_evaluate(config, workdir, data=data, overwrite=flags.FLAGS.overwrite)
     summary = {k: result[k] for k in ("variant", "accuracy", "macro_f1", "trainable_params")}
     summary["per_class_f1"] = result["test"]["per_class_f1"]
     print(json.dumps(summary, indent=2))

@@ -13,6 +13,7 @@ import ml_collections
 import numpy as np
 
 from harjax.data import source, splits
+from harjax.data.builder import Report
 from harjax.data.labels import COMMON_LABELS
 
 SPLIT_KINDS = ("subject", "official")
@@ -33,6 +34,35 @@ class DataBundle:
     def targets(self, indices: np.ndarray) -> np.ndarray:
         source = self.dataset.common_labels if self.label_key == "common_label" else None
         return (self.dataset.labels if source is None else source)[indices]
+
+    def describe(self) -> str:
+        """What a run sees, for the launch scripts to print before training: the build report
+        of the prepared data (what was kept, dropped and repaired), then windows, subjects and
+        windows per class in each part of the split."""
+        dataset, split = self.dataset, self.split
+        summary = _report_summary(dataset.report)
+        lines = [
+            f"{dataset.name}: {len(dataset.labels)} windows of {dataset.num_channels} channels "
+            f"{list(dataset.channel_names)}; build report: {summary}",
+            f"split {split.kind!r} (seed {split.seed}), classes ({self.label_key}) "
+            f"{list(self.class_names)}:",
+        ]
+        for part in ("train", "val", "test"):
+            indices = getattr(split, part)
+            subjects = getattr(split, f"{part}_subjects")
+            counts = np.bincount(self.targets(indices), minlength=len(self.class_names))
+            per_class = {name: int(n) for name, n in zip(self.class_names, counts) if n}
+            lines.append(
+                f"  {part}: {len(indices)} windows, {len(subjects)} subjects "
+                f"{list(subjects)}; per class {per_class}"
+            )
+        return "\n".join(lines)
+
+
+def _report_summary(report: dict) -> str:
+    """The builder's one-line `Report.summary` from its stored dict (metadata of the build)."""
+    fields = {f.name for f in dataclasses.fields(Report)}
+    return Report(**{key: value for key, value in report.items() if key in fields}).summary()
 
 
 def load_data(config: ml_collections.ConfigDict) -> DataBundle:

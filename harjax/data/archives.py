@@ -155,20 +155,29 @@ def _is_junk(name: str) -> bool:
 
 
 def fetch_archive(builder: HARBuilder, accepted: tuple[str, ...]) -> Path:
-    """The raw archive: the first of `accepted` (file or folder names) in manual_dir, else the
-    download of `builder.URL` into `<data_dir>/downloads/ARCHIVE_NAME`.
+    """The raw archive: the first of `accepted` (file or folder names) in manual_dir — an error
+    naming them when manual_dir is set but holds none — else (no manual_dir) the download of
+    `builder.URL` into `<data_dir>/downloads/ARCHIVE_NAME`.
 
     With `builder.SHA256` the download must match it. Without one (no published checksum), the
     first download's sha256 is recorded beside it (`<archive>.sha256`) and logged, and every
     later use is checked against that record (trust on first use).
     """
     manual = builder.manual_dir
-    for name in accepted:
-        if manual is not None and (manual / name).exists():
-            return manual / name
-    where = manual if manual is not None else "<manual_dir>"
+    if manual is not None:
+        # A manual_dir means the user's files: a mistyped folder must not quietly become the
+        # official download (nor a download attempt offline).
+        for name in accepted:
+            if (manual / name).exists():
+                return manual / name
+        found = "does not exist" if not manual.is_dir() else "holds none of them"
+        raise DataError(
+            f"{builder.name}: expected one of {list(accepted)} in manual_dir {manual}/, which "
+            f"{found}; nothing is downloaded when manual_dir is set (leave it empty to "
+            f"download). {builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        )
     instructions = (
-        f"{builder.name}: expected one of {list(accepted)} in {where}/ (pass manual_dir). "
+        f"{builder.name}: expected one of {list(accepted)} in manual_dir (pass manual_dir). "
         f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}"
     )
     if not builder.URL:
@@ -215,19 +224,32 @@ def raw_data_content(builder) -> str | None:
     manual = getattr(builder, "manual_dir", None)
     if manual is None:
         return None
+    digest = manual_archive_digest(
+        manual, getattr(builder, "ACCEPTED", ()), getattr(builder, "data_dir_root", None)
+    )
+    if digest is not None:
+        builder.content_digest = digest
+    return digest
+
+
+def manual_archive_digest(
+    manual_dir: str | os.PathLike, accepted: tuple[str, ...], cache_root: str | os.PathLike | None
+) -> str | None:
+    """sha256 of the first of `accepted` (a file, or a folder's names and bytes) in manual_dir;
+    None when none is there. Digests are cached under `cache_root` against each file's identity
+    (`harjax.digests`), so an unchanged archive is hashed once, a changed one again."""
     from harjax.digests import DigestCache, tree_digest
 
-    for name in getattr(builder, "ACCEPTED", ()):
-        path = Path(manual) / name
+    for name in accepted:
+        path = Path(manual_dir) / name
         if not path.exists():
             continue
-        cache = DigestCache(Path(builder.data_dir_root) / "raw_content_digests.json")
+        cache_path = None if cache_root is None else Path(cache_root) / "raw_content_digests.json"
+        cache = DigestCache(cache_path)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file())
-            digest = tree_digest(files, path, cache)
-        else:
-            digest = cache.sha256(path)
-            cache.save()
-        builder.content_digest = digest
+            return tree_digest(files, path, cache)
+        digest = cache.sha256(path)
+        cache.save()
         return digest
     return None

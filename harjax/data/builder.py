@@ -6,17 +6,28 @@ anti-aliased resampling to the configured rate, windowing that never crosses a r
 gap, label/subject indexing, counting what was dropped — happens here, once, in `HARBuilder`.
 
 Files are written as `array_record` and read back with `as_data_source()`: no TensorFlow.
+
+Prepared data is shared by every process on the machine (`$HARJAX_DATA_DIR`), so it is
+content-addressed and published once (`HARBuilder.prepare`): windows of a manual archive live
+under `<dataset>/<config>/raw-<sha256 of the archive>/<version>`, so two archives of one
+dataset never share or delete each other's windows; one process prepares a target while the
+others wait on its lock file (`<version>.lock`, an `fcntl.flock` the kernel drops with the
+process); tfds writes into `incomplete.*` and renames when complete, so a process killed
+mid-preparation leaves only that folder, which the next preparer of the target removes.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
+import fcntl
 import inspect
 import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +37,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from harjax.data import labels as labels_lib
-from harjax.data.archives import fetch_archive, raw_data_content
+from harjax.data.archives import fetch_archive, manual_archive_digest, raw_data_content
 from harjax.data.errors import DataError
 from harjax.data.signal import (
     ACC_CHANNELS,
@@ -239,6 +250,14 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     ):
         self.manual_dir = Path(manual_dir) if manual_dir is not None else None
         self.report = Report()
+        # The content address of a manual archive's windows (`_build_data_dir`). Builders that
+        # name their config by content already (csv:, uea:) set `content_digest` first.
+        self.raw_key = None
+        if getattr(self, "content_digest", None) is None and self.manual_dir is not None:
+            digest = manual_archive_digest(self.manual_dir, self.ACCEPTED, data_dir)
+            if digest is not None:
+                self.content_digest = digest
+                self.raw_key = f"raw-{digest[:16]}"
         super().__init__(
             config=config,
             data_dir=None if data_dir is None else os.fspath(data_dir),
@@ -255,6 +274,39 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def code_path(cls) -> epath.Path:
         # tfds's own lookup imports `importlib_resources`, which tfds does not declare.
         return epath.Path(inspect.getfile(cls))
+
+    def _build_data_dir(self, given_data_dir: str | None) -> tuple[str, str]:
+        """tfds's `<root>/<name>/<config>/<version>`, with the archive's digest above the
+        version for a manual archive: another archive of the dataset is another folder."""
+        root, dataset_dir = super()._build_data_dir(given_data_dir)
+        if self.raw_key:
+            path = Path(dataset_dir)
+            dataset_dir = os.fspath(path.parent / self.raw_key / path.name)
+        return root, dataset_dir
+
+    def prepare(self) -> None:
+        """Prepares the windows unless they are published; safe to call from many processes.
+
+        The first process takes the target's lock and prepares; others block on it and, once
+        it is released, find the windows published and read them (their `info` is re-read).
+        Leftovers of a killed preparer (`incomplete.*`) are removed under the lock.
+        """
+        if self._published():
+            return
+        with _exclusive(Path(f"{self.data_dir}.lock"), what=f"{self.name} in {self.data_dir}"):
+            if self._published():  # by the process we waited for
+                self.info.read_from_directory(self.data_dir)
+                return
+            log.info("preparing %s into %s", self.name, self.data_dir)
+            target = Path(self.data_dir)
+            for stale in target.parent.glob(f"incomplete.*_{target.name}"):
+                log.warning("%s: removing %s, left by an unfinished preparation", self.name, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            self.download_and_prepare()
+
+    def _published(self) -> bool:
+        # tfds's own check, without its warning about a folder that does not exist yet.
+        return (Path(self.data_dir) / "dataset_info.json").exists() and self.is_prepared()
 
     # --- what a dataset builder writes ------------------------------------------------------
 
@@ -398,6 +450,13 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 "raw_content": raw_data_content(self),
             }
         )
+        if self.raw_key and raw_data_content(self) != manual_archive_digest(
+            self.manual_dir, self.ACCEPTED, self.data_dir_root
+        ):
+            raise DataError(
+                f"{self.name}: {archive} changed while it was being prepared (its sha256 is no "
+                f"longer {self.content_digest[:12]}...); run again once it is complete"
+            )
         log.warning("prepared %s/%s: %s", self.name, config.name, report.summary())
         return prepared
 
@@ -440,3 +499,23 @@ class HARBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 )
                 for w, window in enumerate(chunk):
                     yield f"{rec}_{p}_{w}", {**base, "signal": window}
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, *, what: str) -> Iterator[None]:
+    """An exclusive `fcntl.flock` on `path` for the block; says so when it has to wait.
+
+    The lock belongs to the open file, so the kernel drops it when its process dies (kill -9
+    included): no stale lock is ever left. The file itself stays (it is empty and reused).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for another process preparing %s (lock %s)", what, path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

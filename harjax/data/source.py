@@ -12,14 +12,14 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from harjax.data.archives import raw_data_content
 from harjax.data.builder import HARBuilder, HARConfig
 from harjax.data.errors import DataError
 from harjax.data.registry import get_builder
@@ -152,29 +152,8 @@ def load_dataset(
         served,
         source=f"{name_or_spec} (channels={channels!r}; accelerometer-only data: 'acc' or 'all')",
     )
-    if builder.is_prepared() and getattr(builder, "content_digest", None) is None:
-        # Prepared data of a manual archive is named by its config, not its bytes: an archive
-        # replaced or edited in place must not be served from the old windows.
-        current = raw_data_content(builder)
-        recorded = (builder.info.metadata or {}).get("raw_content")
-        if current is not None and recorded != current:
-            log.warning(
-                "%s: the raw files in %s are not the ones %s was prepared from (sha256 %s, "
-                "now %s); preparing again",
-                name_or_spec,
-                manual_dir,
-                builder.data_dir,
-                (recorded or "not recorded")[:12],
-                current[:12],
-            )
-            shutil.rmtree(builder.data_dir)
-            builder = get_builder(
-                name_or_spec, data_dir=data_dir, config=config, manual_dir=manual_dir
-            )
-            builder.content_digest = current
-    if not builder.is_prepared():
-        log.info("preparing %s into %s", name_or_spec, builder.data_dir)
-        builder.download_and_prepare()
+    # Content-addressed and published once: safe beside other processes (builder.prepare).
+    builder.prepare()
     metadata = builder.info.metadata or {}
     split_names = tuple(builder.info.splits.keys())
     official = metadata.get("official_split")
@@ -212,12 +191,17 @@ def _index_arrays(builder: HARBuilder, sources: list[Any]) -> dict[str, np.ndarr
             if np.array_equal(cached["sizes"], sizes):
                 return {k: cached[k] for k in cached.files if k != "sizes"}
     result = _read_windows(sources, signals=False, desc="reading window index")
-    try:
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, sizes=sizes, **result)
+    tmp = None
+    try:  # a temporary file of this process's own: readers beside it see all or nothing
+        fd, tmp = tempfile.mkstemp(dir=builder.data_dir, prefix=f".{_INDEX_FILE}.")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, sizes=sizes, **result)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as error:  # a read-only data_dir only costs the re-read next time
         log.warning("could not cache the window index at %s: %s", path, error)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
     return result
 
 

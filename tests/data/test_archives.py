@@ -44,3 +44,17 @@ def test_download_is_checked_and_kept(tmp_path):
     path = fetch_archive(builder, ("toy.zip",))
     assert path.read_bytes() == b"the archive"
     assert sorted(p.name for p in path.parent.iterdir()) == ["toy.zip"]
+
+
+def test_a_manual_dir_without_the_archive_is_an_error_not_a_download(tmp_path):
+    """A mistyped manual_dir must not quietly train on the official download instead."""
+    served = tmp_path / "served.zip"
+    served.write_bytes(b"the official archive")
+    builder = _builder(tmp_path, served.as_uri(), sha256=sha256_of(served))
+    builder.manual_dir = tmp_path / "my_archive_typo"
+    with pytest.raises(DataError, match=r"toy\.zip.*my_archive_typo/, which does not exist"):
+        fetch_archive(builder, ("toy.zip",))
+    (tmp_path / "my_archive_typo").mkdir()
+    with pytest.raises(DataError, match=r"holds none of them; nothing is downloaded"):
+        fetch_archive(builder, ("toy.zip",))
+    assert not (tmp_path / "tfds" / "downloads").exists()

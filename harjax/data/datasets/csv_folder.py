@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -342,8 +343,11 @@ class CsvFolder(HARBuilder, skip_registration=True):
         class_names = tuple(sorted({str(x) for t in self._tables.values() for x in t.labels}))
         if sidecar is not None:
             sidecar.parent.mkdir(parents=True, exist_ok=True)
-            tmp = sidecar.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"class_names": class_names, "channels": channels}))
+            # A temporary file of this process's own: two processes scanning the same folder
+            # at once both publish the same content, neither loses its rename.
+            fd, tmp = tempfile.mkstemp(dir=sidecar.parent, prefix=f".{sidecar.name}.")
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({"class_names": class_names, "channels": channels}))
             os.replace(tmp, sidecar)
         return class_names, channels
 

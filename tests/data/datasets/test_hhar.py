@@ -295,9 +295,7 @@ def test_first_download_records_its_checksum(tmp_path):
     archive = A.write_hhar_zip(
         A.write_hhar(tmp_path / "raw", _all_streams()), tmp_path, official=True
     )
-    builder = Hhar(
-        config=har_config(), data_dir=tmp_path / "tfds", manual_dir=tmp_path / "nothing-here"
-    )
+    builder = Hhar(config=har_config(), data_dir=tmp_path / "tfds")  # no manual_dir: download
     builder.URL = archive.as_uri()  # a file:// URL stands in for the UCI server
     builder.download_and_prepare()
     record = tmp_path / "tfds" / "downloads" / (Hhar.ARCHIVE_NAME + ".sha256")

@@ -58,14 +58,16 @@ TRANSITIONS_LABEL_MAP = {**common.LABEL_MAP, **{name: None for name in TRANSITIO
 def read_columns(members: ArchiveMembers, name: str, width: int) -> np.ndarray:
     """(n, width) float64 of a whitespace-separated text file; errors name the file and line.
 
-    Empty and blank-only files are an error (a sensor file without samples is a broken copy).
+    Empty and blank-only files are an error (a sensor file without samples is a broken copy);
+    `nan` is a missing sample, filled or cut by the core's gap rule like every reader's; `inf` is
+    an error.
     """
     text = members.read_text(name)
     if not text.strip():
         raise DataError(f"{members.describe(name)}: empty; expected {width} numbers per line")
     try:
         matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
-        if matrix.shape[1] == width and np.isfinite(matrix).all():
+        if matrix.shape[1] == width and not np.isinf(matrix).any():
             return matrix
     except ValueError:
         pass
@@ -82,8 +84,8 @@ def read_columns(members: ArchiveMembers, name: str, width: int) -> np.ndarray:
             values = np.array(parts, dtype=np.float64)
         except ValueError as error:
             raise DataError(f"{members.describe(name)}:{number}: not a number ({error})") from error
-        if not np.isfinite(values).all():
-            raise DataError(f"{members.describe(name)}:{number}: non-finite value {line.strip()!r}")
+        if np.isinf(values).any():
+            raise DataError(f"{members.describe(name)}:{number}: inf value {line.strip()!r}")
     raise DataError(f"{members.describe(name)}: could not parse (no line found at fault)")
 
 

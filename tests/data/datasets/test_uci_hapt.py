@@ -225,6 +225,7 @@ def _line_in(name: str, number: int, line: bytes):
         (_edit_label_line(2, "9 6 7 1222 1386\n"), "labels.txt:2: user 6 for experiment 9"),
         (_line_in("RawData/acc_exp17_user09.txt", 5, b"0.1 abc 0.9\n"), "acc_exp17_user09.txt:5"),
         (_line_in("RawData/gyro_exp17_user09.txt", 7, b"0.1 0.2\n"), "gyro_exp17_user09.txt:7"),
+        (_line_in("RawData/gyro_exp17_user09.txt", 9, b"0.1 inf 0\n"), "user09.txt:9: inf value"),
         (_replace("RawData/acc_exp18_user09.txt", b""), "acc_exp18_user09.txt: empty"),
         (_replace("RawData/acc_exp18_user09.txt", b"\n\n"), "acc_exp18_user09.txt: empty"),
         (_replace("RawData/labels.txt", b""), "labels.txt: empty"),
@@ -243,6 +244,14 @@ def test_malformed_input_is_one_clear_error_naming_file_and_line(tmp_path, chang
     manual = _broken(tmp_path, change)
     with pytest.raises(DataError, match=re.escape(message)):
         _build(UciHapt, tmp_path / "tfds", manual)
+
+
+def test_a_missing_sample_is_filled_by_the_core_and_counted(tmp_path):
+    """`nan` in a raw file is a missing sample: the core's gap rule fills it (counted)."""
+    # Line 300 of experiment 9 lies in its first segment (136-1221).
+    change = _line_in("RawData/acc_exp09_user05.txt", 300, b"nan nan nan\n")
+    builder = _build(UciHapt, tmp_path / "tfds", _broken(tmp_path, change))
+    assert (builder.report.samples_interpolated, builder.report.gaps_interpolated) == (1, 1)
 
 
 def test_experiments_without_files_are_counted_not_fatal(tmp_path, caplog):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+# The README's main command's committed sweep: configs/fewshot.py's shape (2 splits x 2 seeds).
+DEFAULT_TABLE = NOTEBOOK_DIR.parent / "docs" / "results" / "fewshot_default" / "results.csv"
 NOTEBOOKS = ("quickstart.ipynb", "fewshot.ipynb", "your_data.ipynb")
 CELL_TIMEOUT_S = 600
 INSTALL_LINE = '!pip install -q "harjax @ git+https://github.com/YOUR_ORG/harjax"'
@@ -87,9 +90,11 @@ def test_kernel_runs_this_interpreter(kernel_environment):
     assert spec.argv[0] == sys.executable, spec.argv
 
 
-def _execute(name: str, root: Path) -> tuple[nbformat.NotebookNode, Path]:
+def _execute(
+    name: str, root: Path, folder: str | None = None
+) -> tuple[nbformat.NotebookNode, Path]:
     """Runs the notebook in a fresh kernel whose working directory is a new folder."""
-    cwd = root / name.removesuffix(".ipynb")
+    cwd = root / (folder or name.removesuffix(".ipynb"))
     cwd.mkdir()
     nb = _read(name)
     client = NotebookClient(
@@ -153,6 +158,26 @@ def test_fewshot_runs(kernel_environment):
     assert (sweep / "shots.png").exists() and (sweep / "params.png").exists()
     assert _images(nb) == 2, _output_text(nb)[-2000:]
     assert "4 runs from" in _output_text(nb)
+
+
+@pytest.mark.slow
+def test_fewshot_shows_the_default_sweeps_table(kernel_environment, tmp_path, monkeypatch):
+    """The default config's committed table (several splits) through the notebook's report and
+    plot cells, nothing trained: it crashed there ("the same run ... appears twice") when a cell
+    redrew the figure over every row by other rules than the sweep's."""
+    rows = list(csv.DictReader(DEFAULT_TABLE.open(newline="")))
+    assert len({row["split_seed"] for row in rows}) > 1  # the shape that crashed
+    table = tmp_path / "default" / "results.csv"
+    table.parent.mkdir()
+    shutil.copy(DEFAULT_TABLE, table)  # a table alone: the figures are drawn by the sweep's rules
+    monkeypatch.setenv("HARJAX_NOTEBOOK_RESULTS", str(table))
+    nb, cwd = _execute("fewshot.ipynb", kernel_environment, "fewshot_default")
+    text = _output_text(nb)
+    assert f"{len(rows)} runs from {table}" in text, text[-2000:]
+    figures = cwd / "harjax_runs" / "fewshot_tiny" / "figures"
+    assert (figures / "shots.png").stat().st_size > 0 and (figures / "params.png").exists()
+    assert _images(nb) == 2
+    assert not (cwd / "harjax_runs" / "fewshot_tiny" / "runs").exists()  # nothing trained
 
 
 @pytest.mark.slow

@@ -227,4 +227,14 @@ def run(main: Callable[[list[str]], None]) -> None:
             # a traceback trying to flush onto the full disk.
             os._exit(2)
 
-    app.run(wrapped)
+    app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a flag mistake (an unknown flag, a bad value, `--config.*`
+    before `--config`) reported as one line and exit status 2, like every other user error."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {error} (see --helpshort)", file=sys.stderr)
+        sys.exit(2)

@@ -28,3 +28,25 @@ def test_check_spec_names_what_is_wrong(tmp_path):
 
 def test_a_single_process_is_the_main_process():
     assert is_main_process()
+
+
+def test_a_flag_mistake_is_one_line_and_exit_status_2():
+    """`--config.*` before `--config` (or an unknown flag): absl's FATAL and status 1 before."""
+    import subprocess
+    import sys
+
+    for flags in (
+        ["--config.train.seed", "3", "--config", "configs/default.py"],
+        ["--no_such_flag"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "launch/train.py", *flags],
+            cwd=cli.REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+        assert flags[0].lstrip("-") in lines[0]

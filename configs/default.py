@@ -58,7 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.variant = "pretrained"  # harjax.variants.NAMES: pretrained | random | shuffled |
-    # none | scratch | cnn | classical
+    # none | scratch | cnn | classical | rocket
     # random/shuffled: 'matched' = per-tensor moments (random) / permutation (shuffled) of the
     # pretrained tensors; 'init' = random only, the architecture's std-0.02 init (before issue 10)
     c.model.random_weights = "matched"
@@ -107,6 +107,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.classical = ml_collections.ConfigDict()
     c.classical.num_trees = 300
 
+    # The 'rocket' variant (`harjax.variants.rocket`; needs the `baselines` extra): MultiRocket
+    # features of the raw windows (num_kernels as published: 6,250 -> 49,728 features), then a
+    # ridge classifier with this regularisation (a study chooses it on validation:
+    # sweep.rocket_alphas).
+    c.rocket = ml_collections.ConfigDict()
+    c.rocket.num_kernels = 6250
+    c.rocket.ridge_alpha = 10.0
+
     c.optim = ml_collections.ConfigDict()
     c.optim.learning_rate = 2e-3
     c.optim.warmup_steps = 20
@@ -146,9 +154,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.sweep.with_all = True  # add k = 'all' (every training window) to sweep.shots
     c.sweep.seeds = 3
     c.sweep.splits = 1  # split seeds data.split_seed + 0, 1, ...
+    # (rocket needs the optional `baselines` extra: the studies run it, the quickstart not.)
     c.sweep.variants = "pretrained,random,shuffled,none,scratch,cnn,classical"
     c.sweep.learning_rates = ""  # '' = optim.learning_rate only
     c.sweep.classical_trees = ""  # '' = classical.num_trees only
+    c.sweep.rocket_alphas = ""  # '' = rocket.ridge_alpha only
     # Extra 'pretrained' rows, ';'-separated section.field=value (typed like the field; tuples
     # with ',' or 'x'), e.g. "lora.rank=0;projection.kernel_sizes=3,5,9,15;projection.norm=time"
     c.sweep.ablate = ""

@@ -83,7 +83,10 @@ def load_predictor(checkpoint: str | Path) -> Predictor:
     if result is None:
         raise FileNotFoundError(f"{run}: the run has not finished (no metrics.json)")
     if not (variants.get(result["variant"]).neural and variants.get(config.model.variant).neural):
-        raise ValueError(f"{run}: the classical baseline keeps no checkpoint to predict with")
+        raise ValueError(
+            f"{run}: variant {result['variant']!r} is a fitted baseline, not a network; it keeps "
+            "no checkpoint to predict with"
+        )
     class_names = tuple(result["class_names"])
     channel_names = tuple(result["channel_names"])
     assembled = assemble.assemble(

@@ -20,9 +20,10 @@ from typing import Any
 from harjax import variants as variant_table
 from harjax.reporting import plots, stats, tables
 
-REFERENCE = "pretrained"  # = sweeps.protocol.REFERENCE (reporting sits below sweeps)
-CONTROLS = variant_table.CONTROLS  # random, shuffled: the backbone's own controls, run per depth
-PAIR_ON = ("split_seed", "seed")
+REFERENCE = variant_table.REFERENCE
+# random, shuffled: the controls that redraw the backbone, run per depth
+CONTROLS = variant_table.BACKBONE_CONTROLS
+PAIR_ON = variant_table.PAIR_ON
 METRIC = "macro_f1"
 
 Key = tuple[Any, int, str]  # (k, depth, variant or control)

@@ -1,5 +1,7 @@
-"""The cross-dataset summary: per dataset and k, `pretrained` against its best control, against
-`cnn` and against `classical`, each a paired difference with its interval and verdict.
+"""The cross-dataset summary: per dataset and k, the method (`pretrained`) against its best
+control and against every baseline (`cnn`, `classical`, `rocket`), each a paired difference with
+its interval and verdict. The roles come from the variant table (`harjax.variants`): a control
+or baseline added there is compared here too.
 
 Every study's rows go through the protocol first (`sweeps.protocol.select`: each variant's
 setting chosen per k on validation). "Best control" is the control variant (`random`,
@@ -20,8 +22,10 @@ import numpy as np
 from harjax import variants as variant_table
 from harjax.reporting import stats, tables
 
-CONTROLS = ("random", "shuffled", "none", "scratch")
-PAIR_ON = ("split_seed", "seed")
+REFERENCE = variant_table.REFERENCE
+CONTROLS = variant_table.CONTROLS  # random, shuffled, none, scratch
+BASELINES = variant_table.BASELINES  # cnn, classical, rocket
+PAIR_ON = variant_table.PAIR_ON
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class Comparison:
     dataset: str
     shots: Any
     rival: str  # the variant pretrained is compared with
-    role: str  # 'best control' | 'cnn' | 'classical'
+    role: str  # 'best control' | the baseline's name (`BASELINES`)
     interval: stats.Interval
     metric: str = "macro_f1"  # or 'steps_to_95': fewer is better
 
@@ -65,7 +69,7 @@ def compare(
     found = []
     shots_values = sorted({r["shots"] for r in kept_rows}, key=tables.shots_key)
     variants = {r["variant"] for r in kept_rows}
-    if "pretrained" not in variants:
+    if REFERENCE not in variants:
         return found
     for shots in shots_values:
         controls = [c for c in CONTROLS if c in variants]
@@ -73,7 +77,7 @@ def compare(
         if controls:
             best = max(controls, key=lambda c: _mean(kept_rows, c, shots, "val_macro_f1"))
             rivals.append((best, "best control"))
-        rivals += [(name, name) for name in ("cnn", "classical") if name in variants]
+        rivals += [(name, name) for name in BASELINES if name in variants]
         rivals = [
             (rival, role)
             for rival, role in rivals
@@ -84,7 +88,7 @@ def compare(
                 [r for r in kept_rows if r["shots"] == shots and r.get(metric) is not None],
                 metric=metric,
                 compare="variant",
-                a="pretrained",
+                a=REFERENCE,
                 b=rival,
                 within=("shots",),
                 pair_on=PAIR_ON,

@@ -57,7 +57,7 @@ from harjax.run.metrics_log import MetricsLog
 from harjax.run.program import group_key, make_program
 from harjax.run.result import (
     base_fields,
-    make_result,
+    fitted_result,
     neural_result,
     read_result,
     write_json,
@@ -137,11 +137,12 @@ def train_and_evaluate(
     if finished is not None:
         return finished
     try:
-        if not variants.get(config.model.variant).neural:
+        variant = variants.get(config.model.variant)
+        if not variant.neural:
             stats = run_stats(data, train_idx, init_trainable)
             base = base_fields(config, data, train_idx, stats, init_trainable)
             start_run(workdir, config, expected, stats)
-            return _train_classical(config, workdir, data, train_idx, base, tags)
+            return _fit(variant, config, workdir, data, train_idx, base, tags)
         member = _Member(config, workdir, data, train_idx, tags, init_trainable, expected, backbone)
         return _train([member], StepCache() if steps is None else steps, progress)[0]
     except BaseException:
@@ -419,19 +420,12 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
     return results
 
 
-def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, Any]:
-    """A variant that is not neural (`classical`): one fit, scored like every run."""
-    from harjax.variants.classical import ClassicalBaseline
-
+def _fit(variant, config, workdir, data, train_idx, base, tags) -> dict[str, Any]:
+    """A baseline that is not a network (`Variant.fit`): one fit on the raw training windows,
+    scored like every run, on the test and (to choose its setting) the validation subjects."""
     clock = time.perf_counter()
     signals, labels = pipeline.load_arrays(data.dataset, train_idx, None, data.label_key)
-    model = ClassicalBaseline(
-        num_trees=int(config.classical.num_trees),
-        seed=int(config.seed),
-        sample_rate=float(config.data.sample_rate),
-        channel_names=tuple(data.dataset.channel_names),
-    )
-    model.fit(signals, labels)
+    model = variant.fit(config, data.dataset.channel_names, signals, labels)
     seconds = time.perf_counter() - clock
 
     def score(indices):
@@ -439,30 +433,6 @@ def _train_classical(config, workdir, data, train_idx, base, tags) -> dict[str, 
         return classification_metrics(labels, model.predict(signals), data.class_names)
 
     test = score(data.split.test)
-    # Scored on the validation subjects like every neural run, so a sweep can choose the
-    # forest's settings on validation (it has no curve: one fit, one score).
     val_macro_f1 = score(data.split.val)["macro_f1"] if len(data.split.val) else None
-    result = make_result(
-        {
-            **base,
-            "backbone": {"spec": "none", "hash": "none"},
-            "compute_dtype": {"name": "float64", "reason": "classical baseline (numpy)"},
-            "calibration": None,
-            "test": test,
-            "accuracy": test["accuracy"],
-            "macro_f1": test["macro_f1"],
-            "val_curve": {"steps": [], "macro_f1": []},
-            "best_step": 0,
-            "best_val_macro_f1": val_macro_f1,
-            "steps_to_95": None,
-            "trainable_params": model.num_parameters(),
-            "total_params": model.num_parameters(),
-            "trainable_fraction": 1.0,
-            "train_seconds": seconds,
-            "num_steps": 0,
-            "stopped_step": None,
-            "models_in_program": None,
-        },
-        tags,
-    )
+    result = fitted_result(base, model, test, val_macro_f1, seconds, tags)
     return write_result(Path(workdir), result)

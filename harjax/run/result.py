@@ -4,7 +4,8 @@ Every variant's result has the same keys (`RESULT_KEYS`); what a sweep knows abo
 row in the tables: variant name, k, seed, fold, ...) is passed as `tags` and kept apart under
 `result["tags"]`, so nothing a caller adds can silently replace a measured field.
 `base_fields` are what every run records before it trains (with `class_coverage_warnings`),
-`neural_result` the record of a trained neural run.
+`neural_result` the record of a trained neural run, `fitted_result` that of a baseline fitted
+once (`Variant.fit`).
 """
 
 from __future__ import annotations
@@ -154,32 +155,69 @@ def base_fields(config, data, train_idx, stats, init_trainable) -> dict[str, Any
     }
 
 
-def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
-    """The result record of a trained neural run ."""
-    counts = assembled.param_counts()
-    curve_steps = [s for s, _ in meta["curve"]]
-    curve_values = [v for _, v in meta["curve"]]
+def _scored(base, test, steps, values, tags, **fields) -> dict[str, Any]:
+    """The record of a scored run: what it was given (`base`), its test scores, its validation
+    curve and its convergence (steps to 95 %), plus the fields that differ by kind of run."""
     return make_result(
         {
             **base,
-            "backbone": {"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
-            "compute_dtype": assembled.compute_dtype,
-            "calibration": assembled.calibration_record(),
             "test": test,
             "accuracy": test["accuracy"],
             "macro_f1": test["macro_f1"],
-            "val_curve": {"steps": curve_steps, "macro_f1": curve_values},
-            "best_step": meta["best_step"],
-            # None without validation subjects: a sweep must not choose settings on -1.
-            "best_val_macro_f1": meta["best_score"] if meta["curve"] else None,
-            "steps_to_95": steps_to_fraction(curve_steps, curve_values, 0.95),
-            "trainable_params": counts["trainable"],
-            "total_params": counts["total"],
-            "trainable_fraction": counts["fraction"],
-            "train_seconds": meta["train_seconds"],
-            "num_steps": num_steps,
-            "stopped_step": meta.get("stopped_step"),
-            "models_in_program": int(meta.get("models_in_program", 1)),
+            "val_curve": {"steps": list(steps), "macro_f1": list(values)},
+            "steps_to_95": steps_to_fraction(steps, values, 0.95),
+            **fields,
         },
         tags,
+    )
+
+
+def neural_result(base, assembled, test, meta, num_steps: int, tags) -> dict[str, Any]:
+    """The result record of a trained neural run."""
+    counts = assembled.param_counts()
+    return _scored(
+        base,
+        test,
+        [s for s, _ in meta["curve"]],
+        [v for _, v in meta["curve"]],
+        tags,
+        backbone={"spec": assembled.backbone_spec, "hash": assembled.backbone_hash},
+        compute_dtype=assembled.compute_dtype,
+        calibration=assembled.calibration_record(),
+        best_step=meta["best_step"],
+        # None without validation subjects: a sweep must not choose settings on -1.
+        best_val_macro_f1=meta["best_score"] if meta["curve"] else None,
+        trainable_params=counts["trainable"],
+        total_params=counts["total"],
+        trainable_fraction=counts["fraction"],
+        train_seconds=meta["train_seconds"],
+        num_steps=num_steps,
+        stopped_step=meta.get("stopped_step"),
+        models_in_program=int(meta.get("models_in_program", 1)),
+    )
+
+
+def fitted_result(base, model, test, val_macro_f1, seconds: float, tags) -> dict[str, Any]:
+    """The result record of a baseline fitted once (`Variant.fit`): no backbone, no steps, no
+    curve; its validation score is its one fit's (None without validation subjects), which is
+    what a sweep chooses its setting on."""
+    params = model.num_parameters()
+    return _scored(
+        base,
+        test,
+        [],
+        [],
+        tags,
+        backbone={"spec": "none", "hash": "none"},
+        compute_dtype=dict(model.compute_dtype),
+        calibration=None,
+        best_step=0,
+        best_val_macro_f1=val_macro_f1,
+        trainable_params=params,
+        total_params=params,
+        trainable_fraction=1.0,
+        train_seconds=seconds,
+        num_steps=0,
+        stopped_step=None,
+        models_in_program=None,
     )

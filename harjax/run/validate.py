@@ -116,6 +116,8 @@ _RULES: dict[str, Callable[[Any], str | None]] = {
     "cnn.channels": _at_least(1),
     "cnn.kernel_size": _at_least(1),
     "classical.num_trees": _at_least(1),
+    "rocket.num_kernels": _at_least(84),  # MultiRocket's smallest kernel set
+    "rocket.ridge_alpha": _positive,
     "optim.learning_rate": _positive,
     "optim.warmup_steps": _at_least(0),
     "optim.weight_decay": _at_least(0, integer=False),

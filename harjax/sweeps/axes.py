@@ -8,6 +8,8 @@ loads.
     config.sweep.ablate           extra 'pretrained' rows, ';'-separated section.field=value
     config.sweep.learning_rates   the grid every neural variant tries ('' = optim.learning_rate)
     config.sweep.classical_trees  the grid classical tries ('' = classical.num_trees)
+    config.sweep.rocket_alphas    the grid rocket tries ('' = rocket.ridge_alpha)
+                                  (one grid per `Variant.setting` of the table: `Setting.grid`)
     config.sweep.num_layers       a depth axis ('' = backbone.num_layers): one sweep per depth
 
 `sweep_axes(config)` parses them (`SweepAxes`), `check_configs` validates every row x setting
@@ -135,8 +137,7 @@ class SweepAxes:
     seeds: int
     splits: tuple[int, ...]  # split seeds: config.data.split_seed + 0, 1, ...
     variants: tuple[TableRow, ...]  # base variants, then one 'pretrained' row per ablation
-    learning_rates: tuple[float, ...]  # every neural variant's grid
-    classical_trees: tuple[int, ...]  # classical's grid
+    grids: dict[str, tuple]  # per `Setting.grid` of the table ('learning_rates', ...): its values
 
 
 def sweep_axes(config: ml_collections.ConfigDict) -> SweepAxes:
@@ -151,26 +152,28 @@ def sweep_axes(config: ml_collections.ConfigDict) -> SweepAxes:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"config.sweep.{key} must be an integer >= 1, found {value!r}")
     first = int(config.data.split_seed)
-    variants = make_variants(
+    rows = make_variants(
         _items(axes.variants),
         overrides=[
             parse_setting(config, text, where="config.sweep.ablate")
             for text in _items(axes.get("ablate", ""), ";")
         ],
     )
-    if not variants:
+    if not rows:
         raise ValueError(f"config.sweep.variants: no variant in {axes.variants!r}")
     return SweepAxes(
         shots=tuple(core.parse_shots(axes.shots, always_all=bool(axes.get("with_all", True)))),
         seeds=seeds,
         splits=tuple(range(first, first + splits)),
-        variants=tuple(variants),
-        learning_rates=_unique(
-            _items(axes.learning_rates) or (config.optim.learning_rate,), "learning_rates", float
-        ),
-        classical_trees=_unique(
-            _items(axes.classical_trees) or (config.classical.num_trees,), "classical_trees", int
-        ),
+        variants=tuple(rows),
+        grids={
+            setting.grid: _unique(
+                _items(axes.get(setting.grid, "")) or (config[setting.section][setting.field],),
+                setting.grid,
+                setting.kind,
+            )
+            for setting in variants.SETTINGS
+        },
     )
 
 
@@ -181,9 +184,7 @@ def check_configs(config: ml_collections.ConfigDict, axes: SweepAxes) -> None:
     configs = []
     for row in axes.variants:
         base = row.apply(config)
-        for section, field, value in protocol.settings(
-            row.base, axes.learning_rates, axes.classical_trees
-        ):
+        for section, field, value in protocol.settings(row.base, axes.grids):
             setting = copy.deepcopy(base)
             setting[section][field] = value
             configs.append(setting)

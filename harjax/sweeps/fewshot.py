@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 # The method first, then its ablations, then the baselines it has to beat (the table's order).
 DEFAULT_VARIANT_ORDER = variants.NAMES
+SETTINGS, SETTING_FIELDS = variants.SETTINGS, variants.SETTING_FIELDS  # (`plan` has `variants`)
+GRIDS = tuple(setting.grid for setting in SETTINGS)
 COLUMNS = (
     "variant",
     "shots",
@@ -68,6 +70,13 @@ PROTOCOL_COLUMNS = (
     "val_macro_f1",
     "selected",
 )
+
+
+def _with_default(config, base: str, grids: Mapping[str, Sequence]) -> dict[str, Sequence]:
+    """`grids` with the variant's own grid defaulting to the config's one value."""
+    setting = variants.get(base).setting
+    default = (config[setting.section][setting.field],)
+    return {**grids, setting.grid: grids.get(setting.grid) or default}
 
 
 def run_dir(
@@ -96,21 +105,22 @@ def plan(
     shots: Sequence,
     seeds: int,
     variants: Sequence[TableRow],
-    learning_rates: Sequence[float] | None = None,
-    classical_trees: Sequence[int] | None = None,
+    **grids: Sequence,
 ) -> list[core.PlannedRun]:
     """Every (variant, split, setting, seed, k) of the command, in the order they run.
 
     `data` is one bundle (split by `config.data.split_seed`) or {split seed: bundle}; a bundle
-    of None plans without data (no training windows: `replan`, for reports only). Settings
-    default to the config's one learning rate and forest size.
+    of None plans without data (no training windows: `replan`, for reports only). `grids` are
+    the values each setting is tried with, by `Setting.grid` (`learning_rates=`,
+    `classical_trees=`, `rocket_alphas=`); a grid not given is the config's one value.
     """
     bundles = data if isinstance(data, Mapping) else {int(config.data.split_seed): data}
-    learning_rates = learning_rates or (float(config.optim.learning_rate),)
-    classical_trees = classical_trees or (int(config.classical.num_trees),)
+    unknown = sorted(set(grids) - {setting.grid for setting in SETTINGS})
+    if unknown:
+        raise TypeError(f"plan: unknown grids {unknown}; expected some of {GRIDS}")
     planned = []
     for variant in variants:
-        grid = protocol.settings(variant.base, learning_rates, classical_trees)
+        grid = protocol.settings(variant.base, _with_default(config, variant.base, grids))
         for split_seed, bundle in bundles.items():
             for section, field, value in grid:
                 setting = protocol.setting_slug(field, value)
@@ -221,8 +231,7 @@ def replan(workdir: str | Path) -> tuple[list[core.PlannedRun], list[TableRow]]:
         shots=sweep["shots"],
         seeds=int(sweep["seeds"]),
         variants=rows,
-        learning_rates=sweep["learning_rates"],
-        classical_trees=sweep["classical_trees"],
+        **{setting.grid: sweep[setting.grid] for setting in SETTINGS if setting.grid in sweep},
     )
     return planned, rows
 
@@ -305,8 +314,7 @@ def _run_one(
         shots=axes.shots,
         seeds=axes.seeds,
         variants=axes.variants,
-        learning_rates=axes.learning_rates,
-        classical_trees=axes.classical_trees,
+        **axes.grids,
     )
     sweep = core.Sweep(workdir, progress=progress, overwrite=overwrite)
     sweep.check(planned)
@@ -319,8 +327,7 @@ def _run_one(
             "seeds": axes.seeds,
             "variants": [dataclasses.asdict(v) for v in axes.variants],
             "splits": list(axes.splits),
-            "learning_rates": list(axes.learning_rates),
-            "classical_trees": list(axes.classical_trees),
+            **{name: list(values) for name, values in axes.grids.items()},
         },
     )
     sweep.run(planned, after_each=lambda: write_reports(workdir, planned, axes.variants))
@@ -346,6 +353,9 @@ def _row(run: core.PlannedRun, result: dict[str, Any]) -> dict[str, Any]:
         "num_train_windows": result["num_train_windows"],
         # The convergence measure's floor: a run can reach 95 % no sooner than this.
         "first_eval_step": next(iter((result.get("val_curve") or {}).get("steps") or []), None),
+        # A setting added after PROTOCOL_COLUMNS (rocket's ridge_alpha): a column only in the
+        # sweeps that ran it, so results.csv of the others keeps its columns.
+        **{f: tags[f] for f in SETTING_FIELDS if f in tags and f not in PROTOCOL_COLUMNS},
     }
 
 
@@ -361,7 +371,7 @@ def collect_rows(planned: Sequence[core.PlannedRun]) -> list[dict[str, Any]]:
     grid = {
         setting: index
         for index, setting in enumerate(
-            dict.fromkeys((r.tags.get("learning_rate"), r.tags.get("num_trees")) for r in planned)
+            dict.fromkeys(protocol.setting_of(r.tags) for r in planned)
         )
     }
     rows.sort(
@@ -520,6 +530,6 @@ def _is_kept(run: core.PlannedRun, chosen: Sequence[dict[str, Any]]) -> bool:
         and row["shots"] == tags["shots"]
         and row["seed"] == tags["seed"]
         and row["split_seed"] == tags["split_seed"]
-        and protocol.setting_of(row) == (tags.get("learning_rate"), tags.get("num_trees"))
+        and protocol.setting_of(row) == protocol.setting_of(tags)
         for row in chosen
     )

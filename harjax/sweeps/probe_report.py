@@ -15,9 +15,9 @@ import os
 from collections.abc import Sequence
 
 from harjax.reporting import plots, stats, tables
+from harjax.variants import REFERENCE
 
 PROJECTION_ONLY = "projection-only"
-REFERENCE = "pretrained"
 METRIC = "test_macro_f1"
 LEVEL = 0.95
 

@@ -1,21 +1,22 @@
 """The few-shot sweep's comparison protocol: settings per variant, choice on validation, verdicts.
 
 A fair comparison gives every variant the same chances and judges it on data it did not choose
-on. So each variant trains with every setting of its grid (a learning rate for the networks,
-scratch included; a forest size for `classical`) on every subject split and seed, and for each
-(variant, k) the setting with the best mean VALIDATION macro-F1 over those runs is kept — test
-scores never choose. Tables and comparisons then read the kept runs only; the paired
-differences against `pretrained` (matched on split seed and seed, i.e. the same subjects and
-the same k-shot draw) and their verdicts come from `harjax.reporting.stats`.
+on. So each variant trains with every value of its setting's grid (`Variant.setting`: a learning
+rate for the networks, scratch included; a forest size for `classical`; the ridge
+regularisation for `rocket`) on every subject split and seed, and for each (variant, k) the
+value with the best mean VALIDATION macro-F1 over those runs is kept — test scores never
+choose. Tables and comparisons then read the kept runs only; the paired differences against
+the method (`variants.REFERENCE`, matched on `variants.PAIR_ON`: the same subjects and the same
+k-shot draw) and their verdicts come from `harjax.reporting.stats`.
 
-Validation scores are the run loop's `best_val_macro_f1` (for `classical`: its one fit scored
-on the validation subjects).
+Validation scores are the run loop's `best_val_macro_f1` (for a fitted baseline: its one fit
+scored on the validation subjects).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,23 +24,37 @@ import numpy as np
 from harjax import variants
 from harjax.reporting import stats, tables
 
-REFERENCE = "pretrained"
+REFERENCE = variants.REFERENCE
 
 
-def settings(base_variant: str, learning_rates: Sequence[float], trees: Sequence[int]):
-    """The (config section, field, value) settings a variant is tried with."""
-    if not variants.get(base_variant).neural:  # classical: its forest size
-        return [("classical", "num_trees", int(n)) for n in trees]
-    return [("optim", "learning_rate", float(lr)) for lr in learning_rates]
+def settings(base_variant: str, grids: Mapping[str, Sequence] | None = None) -> list[tuple]:
+    """The (config section, field, value) settings a variant is tried with: its setting's grid
+    from `grids` (keyed by `Setting.grid`, e.g. 'learning_rates'), else none."""
+    setting = variants.get(base_variant).setting
+    values = (grids or {}).get(setting.grid, ())
+    return [(setting.section, setting.field, setting.kind(value)) for value in values]
+
+
+def _setting(field: str) -> variants.Setting:
+    return next(setting for setting in variants.SETTINGS if setting.field == field)
 
 
 def setting_slug(field: str, value) -> str:
-    """Run-directory part for a setting: 'lr0.002', 'trees100'."""
-    return f"lr{value:g}" if field == "learning_rate" else f"trees{value}"
+    """Run-directory part for a setting: 'lr0.002', 'trees100', 'alpha10'."""
+    return _setting(field).slug.format(value)
 
 
 def setting_of(row: dict[str, Any]) -> tuple:
-    return (row.get("learning_rate"), row.get("num_trees"))
+    """A row's setting, one slot per `variants.SETTING_FIELDS` (None where another variant's)."""
+    return tuple(row.get(field) for field in variants.SETTING_FIELDS)
+
+
+def setting_label(row: dict[str, Any]) -> str:
+    """The settings table's spelling of a row's setting: 'lr 0.001', '100 trees'."""
+    for field in variants.SETTING_FIELDS:
+        if row.get(field) is not None:
+            return _setting(field).label.format(row[field])
+    return "–"
 
 
 REPLICATE = "_replicate"
@@ -110,12 +125,18 @@ def selection_table(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> str
             by_setting: dict[tuple, list[dict]] = {}
             for row in group:
                 by_setting.setdefault(setting_of(row), []).append(row)
-            for (lr, trees), runs in by_setting.items():
+            for runs in by_setting.values():
                 values = [r["val_macro_f1"] for r in runs if r.get("val_macro_f1") is not None]
-                setting = f"lr {lr:g}" if lr is not None else f"{trees} trees"
                 val = "–" if not values else tables.format_mean_std(values)
                 lines.append(
-                    [k, variant, setting, len(runs), val, "✓" if runs[0]["selected"] else ""]
+                    [
+                        k,
+                        variant,
+                        setting_label(runs[0]),
+                        len(runs),
+                        val,
+                        "✓" if runs[0]["selected"] else "",
+                    ]
                 )
     header = ["k", "variant", "setting", "runs", "val macro-F1", "kept"]
     return tables.markdown_table(header, lines, "lllrrl")
@@ -135,7 +156,7 @@ def comparison_lines(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> li
         reference=REFERENCE,
         others=compared,
         within=("shots",),
-        pair_on=("split_seed", "seed"),
+        pair_on=variants.PAIR_ON,
     )
     return [
         f"Paired differences against {REFERENCE} (macro-F1, same split seed and seed, 95 % t "

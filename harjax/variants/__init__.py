@@ -1,25 +1,35 @@
-"""The variants of the comparison, each defined once: what it builds, freezes and trains.
+"""The variants of the comparison, each defined once: its role, what it builds, freezes and
+trains (or, for a baseline that is not a network, how it fits and scores), and its setting.
 
 `VARIANTS` is the one table every layer reads: `assemble` (which model, which backbone tree,
-what trains), `run.validate` (its config checks), the run loop (neural or not, which runs can
-share a compiled program), the sweeps (their order and names, which a transfer run allows,
-the probe's backbones) and the tables (their order). A new variant is one `Variant` here plus
-its model module.
+what trains), `run.validate` (its config checks), the run loop (steps or one fit, which runs can
+share a compiled program), the sweeps (their order and names, the setting each is tried with,
+which a transfer run allows, the probe's backbones) and the tables and the summary (their order,
+the reference, the controls, the baselines). A new variant is one `Variant` here plus its
+builder (a model in `build`, or a `fit` function for a baseline that is not a network).
 
-  pretrained  frozen pretrained backbone + LoRA (the method)
-  random      same architecture and LoRA; every frozen tensor drawn i.i.d. normal with the
-              pretrained tensor's own mean and std (`model.random_weights` 'matched'; 'init' =
-              the architecture's std-0.02 init), see `controls`
-  shuffled    same, the pretrained tensors with their entries permuted within each tensor
-  none        projection + pooling + head, no backbone
-  scratch     a small LLaMA-style transformer trained from scratch, every parameter trainable
-  cnn         a plain 1-D CNN on the window (`models.cnn`), the field's default baseline;
-              no projection, no backbone, every parameter trainable
-  classical   statistical features + ExtraTrees (`classical`): not neural, fitted once
+  role      variant     what it is
+  method    pretrained  frozen pretrained backbone + LoRA
+  control   random      same architecture and LoRA; every frozen tensor drawn i.i.d. normal with
+                        the pretrained tensor's own mean and std (`model.random_weights`
+                        'matched'; 'init' = the architecture's std-0.02 init), see `controls`
+  control   shuffled    same, the pretrained tensors with their entries permuted within each
+  control   none        projection + pooling + head, no backbone
+  control   scratch     a small LLaMA-style transformer trained from scratch, all trainable
+  baseline  cnn         a plain 1-D CNN on the window (`models.cnn`), the field's default
+                        network; no projection, no backbone, every parameter trainable
+  baseline  classical   statistical features + ExtraTrees (`classical`): one fit, no steps
+  baseline  rocket      MultiRocket features + ridge (`rocket`, sktime: the `baselines`
+                        extra): one fit, no steps
+
+Roles: the method is what the paper claims; a control is the method with one ingredient taken
+away (the pretrained weights, the backbone), so the method must beat its best control for the
+ingredient to count; a baseline is what a practitioner would use instead. The summary compares
+the method with its best control (chosen on validation) and with every baseline.
 
 The package's modules: `build` (config -> the model each variant trains), `assemble` (config ->
 model, trainable tree, frozen tree), `controls` (the random/shuffled backbones), `calibration`
-(the projection's output scale), `classical` (the features + ExtraTrees baseline).
+(the projection's output scale), `classical` and `rocket` (the baselines that are not networks).
 """
 
 from __future__ import annotations
@@ -36,23 +46,58 @@ from harjax.variants import build, controls
 HEAD_AND_ADAPTERS = (r"^projection/", r"^head_norm/", r"^head/", r"/lora/")
 
 
+ROLES = ("method", "control", "baseline")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """The one setting a variant's runs are tried with, chosen per (variant, k) on validation
+    (`harjax.sweeps.protocol`).
+
+    The value lives in `config.<section>.<field>`; `field` is also the run's tag and its
+    results.csv column. The sweep tries `config.sweep.<grid>` (comma-separated; '' = the
+    config's one value). `slug` and `label` format one value for a run directory ('lr0.001')
+    and for the settings table ('lr 0.001').
+    """
+
+    section: str
+    field: str
+    grid: str
+    slug: str
+    label: str
+    kind: type = float
+
+
+LEARNING_RATE = Setting("optim", "learning_rate", "learning_rates", "lr{:g}", "lr {:g}")
+FOREST_SIZE = Setting("classical", "num_trees", "classical_trees", "trees{}", "{} trees", int)
+RIDGE_ALPHA = Setting("rocket", "ridge_alpha", "rocket_alphas", "alpha{:g}", "alpha {:g}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One row of the comparison.
 
-    `build(config, backbone, dtype, num_classes)` returns the `build.Built` model (None for a
-    variant that is not neural); `trainable` are regexes over parameter paths, everything else
-    is frozen; `adapters`: LoRA beside the frozen backbone's kernels; `control(pretrained tree,
-    rng)` redraws the frozen backbone (the referee's controls); `program`: runs of variants with
-    one program name differ only in frozen values and can train as one batched program (None:
-    the run trains alone); `transferable`: a transfer run may carry its trainable tree between
-    datasets (one fixed frozen backbone); `checks(config)` are its own config problems;
-    `section`: a config section only this variant reads, added after results existed, so it
-    is left out of the other variants' fingerprints (their older records still match).
+    `role`: 'method', 'control' or 'baseline' (module docstring). A network has `build(config,
+    backbone, dtype, num_classes)`, which returns the `build.Built` model; `trainable` are
+    regexes over parameter paths, everything else is frozen; `adapters`: LoRA beside the frozen
+    backbone's kernels; `control(pretrained tree, rng)` redraws the frozen backbone (the
+    referee's controls); `program`: runs of variants with one program name differ only in
+    frozen values and can train as one batched program (None: the run trains alone);
+    `transferable`: a transfer run may carry its trainable tree between datasets (one fixed
+    frozen backbone). A baseline that is not a network has `fit(config, channel_names, signals,
+    labels)` instead, which returns a fitted model with `predict(signals)`, `num_parameters()`
+    and `compute_dtype` (the result's record); the run loop fits it once on the run's raw
+    training windows and scores it like every run. Every variant has its `setting` (chosen on
+    validation), `checks(config)`, its own config problems, and `section`: a config section
+    only this variant reads, added after results existed, so it is left out of the other
+    variants' fingerprints (their older records still match).
     """
 
     name: str
-    build: Callable[..., build.Built] | None
+    role: str
+    build: Callable[..., build.Built] | None = None
+    fit: Callable[..., Any] | None = None
+    setting: Setting = LEARNING_RATE
     trainable: tuple[str, ...] = HEAD_AND_ADAPTERS
     loads_backbone: bool = False
     adapters: bool = False
@@ -61,6 +106,12 @@ class Variant:
     transferable: bool = False
     checks: Callable[[ml_collections.ConfigDict], list[str]] = lambda config: []
     section: str | None = None
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"variant {self.name!r}: role {self.role!r} is not one of {ROLES}")
+        if (self.build is None) == (self.fit is None):
+            raise ValueError(f"variant {self.name!r}: needs one of build (a network) or fit")
 
     @property
     def neural(self) -> bool:
@@ -82,11 +133,34 @@ def _shuffled_checks(config) -> list[str]:
     return []
 
 
+
+def _fit_classical(config, channel_names, signals, labels):
+    from harjax.variants.classical import ClassicalBaseline  # sklearn's forest: seconds to import
+
+    return ClassicalBaseline(
+        num_trees=int(config.classical.num_trees),
+        seed=int(config.seed),
+        sample_rate=float(config.data.sample_rate),
+        channel_names=tuple(channel_names),
+    ).fit(signals, labels)
+
+
+def _fit_rocket(config, channel_names, signals, labels):
+    from harjax.variants.rocket import RocketBaseline
+
+    return RocketBaseline(
+        num_kernels=int(config.rocket.num_kernels),
+        ridge_alpha=float(config.rocket.ridge_alpha),
+        seed=int(config.seed),
+    ).fit(signals, labels)
+
+
 VARIANTS: dict[str, Variant] = {
     variant.name: variant
     for variant in (
         Variant(
             "pretrained",
+            "method",
             build.pretrained_model,
             loads_backbone=True,
             adapters=True,
@@ -95,6 +169,7 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "random",
+            "control",
             build.pretrained_model,
             loads_backbone=True,
             adapters=True,
@@ -103,6 +178,7 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "shuffled",
+            "control",
             build.pretrained_model,
             loads_backbone=True,
             adapters=True,
@@ -110,9 +186,10 @@ VARIANTS: dict[str, Variant] = {
             program="pretrained",
             checks=_shuffled_checks,
         ),
-        Variant("none", build.no_backbone_model, program="none", transferable=True),
+        Variant("none", "control", build.no_backbone_model, program="none", transferable=True),
         Variant(
             "scratch",
+            "control",
             build.scratch_model,
             trainable=(*HEAD_AND_ADAPTERS, r"^backbone/"),
             program="scratch",
@@ -121,21 +198,44 @@ VARIANTS: dict[str, Variant] = {
         ),
         Variant(
             "cnn",
+            "baseline",
             build.cnn_model,
             trainable=(r"^conv_\d+/", r"^head/"),
             program="cnn",
             transferable=True,
             section="cnn",
         ),
-        Variant("classical", None, trainable=()),  # no trainable tree to transfer
+        # Not networks: no trainable tree to transfer, no program to share.
+        Variant("classical", "baseline", fit=_fit_classical, setting=FOREST_SIZE, trainable=()),
+        Variant(
+            "rocket",
+            "baseline",
+            fit=_fit_rocket,
+            setting=RIDGE_ALPHA,
+            trainable=(),
+            section="rocket",
+        ),
     )
 }
 NAMES = tuple(VARIANTS)
-#: The referee's controls: the pretrained backbone's statistics without its learning.
-CONTROLS = tuple(name for name, v in VARIANTS.items() if v.control is not None)
+#: The method: what every paired comparison is against (`pretrained`).
+(REFERENCE,) = (name for name, v in VARIANTS.items() if v.role == "method")
+#: The method with one ingredient taken away: the pretrained weights or the backbone.
+CONTROLS = tuple(name for name, v in VARIANTS.items() if v.role == "control")
+#: The referee's controls: the pretrained backbone's statistics without its learning (the
+#: controls that redraw the backbone; the depth and probe studies run them per layer).
+BACKBONE_CONTROLS = tuple(name for name, v in VARIANTS.items() if v.control is not None)
+#: What a practitioner would use instead of the method.
+BASELINES = tuple(name for name, v in VARIANTS.items() if v.role == "baseline")
 #: Variants built on the pretrained checkpoint (pretrained and its controls; the probe's).
 BACKBONE_VARIANTS = tuple(name for name, v in VARIANTS.items() if v.loads_backbone)
 TRANSFER_VARIANTS = tuple(name for name, v in VARIANTS.items() if v.transferable)
+#: Every variant's setting, once, in table order; their tags and results columns.
+SETTINGS = tuple(dict.fromkeys(v.setting for v in VARIANTS.values()))
+SETTING_FIELDS = tuple(setting.field for setting in SETTINGS)
+#: What pairs runs of two variants: the same split seed (subjects) and seed (k-shot draw), so a
+#: paired difference compares the variants on the same data.
+PAIR_ON = ("split_seed", "seed")
 
 
 def get(name: str) -> Variant:

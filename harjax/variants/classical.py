@@ -204,6 +204,8 @@ class ClassicalBaseline:
     grows with the training set, unlike a network's fixed parameter count.
     """
 
+    compute_dtype = {"name": "float64", "reason": "classical baseline (numpy)"}  # the record's
+
     def __init__(
         self,
         num_trees: int = 300,

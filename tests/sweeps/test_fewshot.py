@@ -93,13 +93,17 @@ def test_sweep_axes_read_the_config_sweep_section():
     axes = sweep_axes(config)
     assert axes.shots == (1, 5, 10, "all") and axes.seeds == 2 and axes.splits == (0, 1)
     assert [v.name for v in axes.variants] == config.sweep.variants.split(",")
-    assert axes.learning_rates == (config.optim.learning_rate,)
-    assert axes.classical_trees == (config.classical.num_trees,)
+    assert axes.grids == {
+        "learning_rates": (config.optim.learning_rate,),
+        "classical_trees": (config.classical.num_trees,),
+        "rocket_alphas": (config.rocket.ridge_alpha,),
+    }
     config.sweep.update(
         variants="pretrained",
         ablate="lora.rank=0; projection.kernel_sizes=3,5",
         learning_rates="1e-3,3e-3",
         classical_trees="100",
+        rocket_alphas="0.1,1e5",
     )
     config.data.split_seed = 4
     axes = sweep_axes(config)
@@ -108,13 +112,15 @@ def test_sweep_axes_read_the_config_sweep_section():
         "pretrained rank=0",
         "pretrained kernel_sizes=3x5",
     ]
-    assert axes.splits == (4, 5) and axes.learning_rates == (1e-3, 3e-3)
+    assert axes.splits == (4, 5) and axes.grids["learning_rates"] == (1e-3, 3e-3)
+    assert axes.grids["classical_trees"] == (100,) and axes.grids["rocket_alphas"] == (0.1, 1e5)
     for key, value, message in (
         ("seeds", 0, "config.sweep.seeds must be an integer >= 1"),
         ("variants", "", "no variant"),
         ("variants", "pretrained,bogus", "unknown variant 'bogus'"),
         ("learning_rates", "1e-3,1e-3", "lists a value twice"),
         ("classical_trees", "ten", "must be ints"),
+        ("rocket_alphas", "1,-1", "config.sweep.rocket_alphas: .* must all be positive"),
         ("ablate", "lora.rnk=0", "config.sweep.ablate 'lora.rnk=0': unknown config key"),
     ):
         bad = get_config()

@@ -209,7 +209,7 @@ def test_sweep_grid_end_to_end_and_default_slice(tmp_path, sweep_config):
     same = [
         r
         for r in rows
-        if r["split_seed"] == 0 and protocol.setting_of(r) in ((lr, None), (None, 4))
+        if r["split_seed"] == 0 and protocol.setting_of(r) in ((lr, None, None), (None, 4, None))
     ]
     assert [{k: r[k] for k in keys} for r in same] == [{k: r[k] for k in keys} for r in default]
     markdown = (grid / "results.md").read_text()

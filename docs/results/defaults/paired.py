@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 
 from harjax.reporting import stats, tables
+from harjax.variants import PAIR_ON
 
 WITHIN = ("variant", "shots")
-PAIR_ON = ("split_seed", "seed")
 
 
 def main(root: Path, base_name: str) -> None:

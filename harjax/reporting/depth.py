@@ -5,15 +5,19 @@ each choosing its settings on validation (`protocol.select` per (variant, k) wit
 the rows here are its kept rows, each with its `num_layers` (`sweeps.fewshot.depth_rows`).
 A backbone's score at a depth is the mean test macro-F1 over its pairs (split seed, seed) with
 a t interval; `pretrained` is compared with each control at the same k and depth on the same
-pairs, and a difference is claimed only when its interval excludes zero. Depth-free variants
-(`none`, `classical`: no backbone) can be drawn as reference levels from another sweep on the
-same splits and seeds.
+pairs, and a difference is claimed only when its interval excludes zero. Intervals follow the
+design (`stats.design_interval`: seeds of one validation draw averaged per draw first); one k's
+comparisons (every depth and rival) are one Holm family, and each carries its minimum
+detectable difference. Depth-free variants (`none`, `classical`: no backbone) can be drawn as
+reference levels from another sweep on the same splits and seeds. A (k, depth) whose sweep has
+not finished is marked partial wherever it appears.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +37,10 @@ def _levels(rows: Sequence[tables.Row], within: Sequence[str]) -> dict[tuple, st
     paired = [{**row, "pair": tuple(row[c] for c in PAIR_ON)} for row in rows]
     groups = tables.group_rows(paired, within, replicate="pair")
     return {
-        key: stats.confidence_interval([float(row[METRIC]) for row in group])
+        key: stats.design_interval(
+            [float(row[METRIC]) for row in group],
+            stats.clusters_of([row["pair"] for row in group], PAIR_ON, stats.NESTED_IN),
+        )
         for key, group in groups.items()
     }
 
@@ -78,17 +85,27 @@ def differences(
             pair_on=PAIR_ON,
         )
         for (shots, depth), result in paired.items():
-            found[(shots, depth, rival)] = stats.confidence_interval(result.differences)
+            found[(shots, depth, rival)] = stats.paired_interval(result, PAIR_ON)
     return found
 
 
-def verdict(interval: stats.Interval) -> str:
+def corrected(paired: dict[Key, stats.Interval]) -> dict[Key, stats.Corrected]:
+    """Each comparison's Holm correction and MDD, one family per k (its depths x rivals)."""
+    found = {}
+    for shots in dict.fromkeys(k for k, _, _ in paired):
+        keys = [key for key in paired if key[0] == shots]
+        found.update(zip(keys, stats.correct_family([paired[key] for key in keys])))
+    return found
+
+
+def verdict(interval: stats.Interval, sign: int | None | str = "uncorrected") -> str:
+    """The verdict word of `interval` (uncorrected), or of a given sign (after Holm)."""
     return {
         1: f"{REFERENCE} better",
         -1: f"{REFERENCE} worse",
         0: "no detectable difference",
         None: "not run" if interval.n == 0 else "cannot tell (fewer than 2 pairs)",
-    }[stats.direction(interval)]
+    }[stats.direction(interval) if sign == "uncorrected" else sign]
 
 
 def _interval(interval: stats.Interval | None, sign: str = "") -> str:
@@ -98,6 +115,11 @@ def _interval(interval: stats.Interval | None, sign: str = "") -> str:
     if interval.n < 2:
         return f"{interval.mean:{sign}.3f}" + ("" if sign else " (n=1)")
     return f"{interval.mean:{sign}.3f} [{interval.low:{sign}.3f}, {interval.high:{sign}.3f}]"
+
+
+def _k(shots: Any, depth: int | None, partial: Collection[tuple]) -> str:
+    """The k column: 'all (partial)' where that (k, depth)'s sweep has not finished."""
+    return f"{shots} (partial)" if (shots, depth) in partial else str(shots)
 
 
 def _pairs(rows: Sequence[tables.Row], shots: Any, depth: int) -> int:
@@ -112,10 +134,14 @@ def _pairs(rows: Sequence[tables.Row], shots: Any, depth: int) -> int:
 def markdown(
     rows: Sequence[tables.Row],
     reference_rows: Sequence[tables.Row] = (),
+    partial: Collection[tuple] = (),
 ) -> str:
     """Each backbone's test macro-F1 per (k, depth) with 95 % intervals, the depth-free
-    reference levels if given, then pretrained − each control per (k, depth) with verdicts."""
+    reference levels if given, then pretrained − each control per (k, depth) with verdicts
+    (uncorrected and after Holm over the k's comparisons) and minimum detectable differences.
+    `partial`: the (k, depth)s whose sweep has not finished, marked so in every table."""
     means, paired = scores(rows), differences(rows, reference_rows)
+    holm = corrected(paired)
     reference_levels = references(reference_rows)
     variants = tables.ordered((row["variant"] for row in rows), (REFERENCE, *CONTROLS))
     shots_values = sorted({row["shots"] for row in rows}, key=tables.shots_key)
@@ -125,11 +151,20 @@ def markdown(
         for depth in depths:
             if not any((shots, depth, v) in means for v in variants):
                 continue
-            cells = [_interval(means.get((shots, depth, v))) for v in variants]
-            lines.append([shots, depth, _pairs(rows, shots, depth), *cells])
+            most = _pairs(rows, shots, depth)
+            cells = []
+            for v in variants:
+                interval = means.get((shots, depth, v))
+                runs = None if interval is None else (interval.runs or interval.n)
+                fewer = interval is not None and 0 < runs < most
+                cells.append(_interval(interval) + (f" ({runs} pairs)" if fewer else ""))
+            lines.append([_k(shots, depth, partial), depth, most, *cells])
+    every = [*means.values(), *paired.values()]
     text = [
-        "Test macro-F1, mean over pairs (split seed, seed) with its 95 % t interval; each "
-        "variant's setting chosen per (k, depth) on validation.",
+        "Test macro-F1, mean over pairs (split seed, seed) with its 95 % t interval (a cell "
+        "with fewer pairs than its row says how many); each variant's setting chosen per (k, "
+        "depth) on validation. " + stats.design_note(every, family="one k (every depth and "
+        "rival)"),
         "",
         tables.markdown_table(
             ["k", "layers", "pairs", *variants], lines, "lrr" + "r" * len(variants)
@@ -137,7 +172,7 @@ def markdown(
     ]
     if reference_levels:
         lines = [
-            [shots, name, interval.n, _interval(interval)]
+            [shots, name, interval.runs or interval.n, _interval(interval)]
             for (shots, name), interval in sorted(
                 reference_levels.items(),
                 key=lambda item: (tables.shots_key(item[0][0]), item[0][1]),
@@ -158,19 +193,41 @@ def markdown(
                 interval = paired.get((shots, depth, control))
                 if interval is None:
                     continue
+                fixed = holm[(shots, depth, control)]
                 lines.append(
-                    [shots, depth, control, _interval(interval, "+"), interval.n, verdict(interval)]
+                    [
+                        _k(shots, depth, partial),
+                        depth,
+                        control,
+                        _interval(interval, "+"),
+                        interval.units,
+                        verdict(interval),
+                        stats.format_p(fixed.p_holm),
+                        verdict(interval, fixed.corrected),
+                        "—" if math.isnan(fixed.mdd) else f"{fixed.mdd:.3f}",
+                    ]
                 )
     if lines:
         text += [
             f"{REFERENCE} − control (or depth-free reference), test macro-F1 paired on (split "
-            "seed, seed), 95 % t interval; a difference is claimed only when the interval "
-            "excludes zero.",
+            "seed, seed); a difference is claimed only when the interval excludes zero. The "
+            "verdict is given uncorrected and after Holm over the comparisons of its k; MDD: "
+            "the smallest difference detectable with 80 % power.",
             "",
             tables.markdown_table(
-                ["k", "layers", "control", f"{REFERENCE} − control", "pairs", "verdict"],
+                [
+                    "k",
+                    "layers",
+                    "control",
+                    f"{REFERENCE} − control",
+                    "n",
+                    "verdict (uncorrected)",
+                    "Holm p",
+                    "after Holm",
+                    "MDD (80 %)",
+                ],
                 lines,
-                "lrlrrl",
+                "lrlrrlrlr",
             ),
         ]
     return "\n".join(text)
@@ -181,11 +238,18 @@ def write(
     rows: Sequence[tables.Row],
     reference_rows: Sequence[tables.Row] = (),
     header_lines: Sequence[str] = (),
+    partial: Collection[tuple] = (),
 ) -> None:
     """WORKDIR/depth.md and depth.png from kept rows with `num_layers`; `reference_rows`, kept
     rows of depth-free variants (`none`, `classical`) on the same splits and seeds, become
-    levels and paired rivals."""
+    levels and paired rivals; `partial` (k, depth)s are marked partial in the tables and the
+    figure."""
     workdir = Path(workdir)
-    text = ["# Depth", "", *header_lines, markdown(rows, reference_rows)]
+    text = ["# Depth", "", *header_lines, markdown(rows, reference_rows, partial)]
     (workdir / "depth.md").write_text("\n".join(text))
-    plots.plot_depth(scores(rows), workdir / "depth.png", references(reference_rows))
+    plots.plot_depth(
+        scores(rows),
+        workdir / "depth.png",
+        references(reference_rows),
+        partial={shots for shots, _ in partial},
+    )

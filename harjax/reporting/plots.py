@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -408,10 +408,12 @@ def plot_depth(
     scores: Mapping[tuple, Any],
     path: str | os.PathLike,
     reference_levels: Mapping[tuple, Any] | None = None,
+    partial: Collection[Any] = (),
 ) -> None:
     """The depth axis (`reporting.depth`): one panel per k, test macro-F1 against layers kept
     (log axis) for each backbone, `scores[(k, depth, variant)]` an `Interval` drawn as a point
-    with its bar; each `reference_levels[(k, name)]` a dashed line with its interval shaded."""
+    with its bar; each `reference_levels[(k, name)]` a dashed line with its interval shaded.
+    A k in `partial` (its sweep not finished) is titled so."""
     reference_levels = reference_levels or {}
     variants = list(dict.fromkeys(variant for _, _, variant in scores))
     colours = _colours(list(dict.fromkeys([*variants, *(n for _, n in reference_levels)])))
@@ -453,7 +455,7 @@ def plot_depth(
         axes.minorticks_off()
         axes.set_xticks(depths, [str(d) for d in depths])
         axes.set_xlabel("layers kept")
-        axes.set_title(f"k = {shots}")
+        axes.set_title(f"k = {shots}" + (" (partial)" if shots in partial else ""))
         axes.grid(True, alpha=0.3)
     panels[0].set_ylabel("test macro-F1 (95 % interval)")
     panels[0].legend(fontsize=8)

@@ -60,7 +60,8 @@ class Interval:
 
     `n` counts the independent units the interval is over: pairs, or validation draws
     (`unit` 'split') when seeds nested in a draw were averaged first (`nested_interval`);
-    `runs` is then the number of paired runs behind them. `sd` is the units' sample sd.
+    `runs` is then the number of paired runs behind them; 'seed' when every run shares one
+    draw (the interval is conditional on it). `sd` is the units' sample sd.
     """
 
     mean: float
@@ -70,7 +71,7 @@ class Interval:
     method: str
     level: float
     sd: float = math.nan
-    unit: str = "pair"  # 'pair' | 'split'
+    unit: str = "pair"  # 'pair' | 'split' | 'seed'
     runs: int | None = None  # paired runs behind the n units (None: n, one run per unit)
 
     @property
@@ -228,12 +229,15 @@ def design_interval(
     """The interval the design calls for: `nested_interval` when some cluster (validation draw)
     holds several runs and there are at least two clusters; otherwise the ordinary interval
     over the runs (one run per draw: the runs are independent; a single draw, as on the UEA
-    sets' one validation split: the interval is over seeds, conditional on that draw)."""
+    sets' one validation split: the interval is over seeds (`unit` 'seed'), conditional on
+    that draw)."""
     options = dict(level=level, method=method, seed=seed, resamples=resamples)
     if clusters is not None:
         distinct = len(set(clusters))
         if 2 <= distinct < len(clusters):
             return nested_interval(values, clusters, **options)
+        if distinct == 1 and len(clusters) > 1:
+            return replace(confidence_interval(values, **options), unit="seed")
     return confidence_interval(values, **options)
 
 
@@ -383,18 +387,25 @@ def correct_family(intervals: Sequence[Interval], power: float = POWER) -> list[
 
 def design_note(intervals: Sequence[Interval], family: str = "this table") -> str:
     """The sentence a report header says about its intervals: units, correction, conditioning."""
-    nested = [i for i in intervals if i.unit != "pair"]
-    units = (
-        "t intervals over validation draws: the seeds of a draw share its validation subjects, "
-        "so their paired differences are averaged per draw first (`stats.nested_interval`)"
-        if nested
-        else "t intervals over independent pairs (one run per validation draw and seed)"
-    )
+    kinds = {interval.unit for interval in intervals if interval.n >= 2}
+    units = []
+    if "split" in kinds:
+        units.append(
+            "over validation draws: the seeds of a draw share its validation subjects, so "
+            "their values are averaged per draw first (`stats.nested_interval`)"
+        )
+    if "seed" in kinds:
+        units.append(
+            "over seeds on the one validation draw, so also conditional on that draw"
+        )
+    if "pair" in kinds or not units:
+        units.append("over independent pairs (one run per validation draw and seed)")
+    level = _level(intervals[0].level) if intervals else "95 %"
     return (
-        f"{_level(intervals[0].level) if intervals else '95 %'} {units}. Verdicts are given "
-        f"uncorrected and after Holm's correction over the comparisons of {family} (one "
-        f"family); MDD is the smallest difference a paired t-test at that level detects with "
-        f"{POWER * 100:g} % power given the observed spread. {CONDITIONAL}"
+        f"{level} t intervals {'; '.join(units)}. Verdicts are given uncorrected and after "
+        f"Holm's correction over the comparisons of {family} (one family); MDD is the smallest "
+        f"difference a paired t-test at that level detects with {POWER * 100:g} % power given "
+        f"the observed spread. {CONDITIONAL}"
     )
 
 
@@ -418,7 +429,8 @@ def _level(level: float) -> str:
     return f"{level * 100:g} %"
 
 
-def _p(value: float) -> str:
+def format_p(value: float) -> str:
+    """'0.012', '< 0.001', or '—' for no test."""
     return "—" if math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
 
 
@@ -476,7 +488,7 @@ def verdict(
     held = "still resolved" if corrected.corrected else "no longer resolved"
     return (
         f"{text}; after Holm's correction over the {corrected.family} comparisons of its "
-        f"family: {held} (adjusted p {_p(corrected.p_holm)})."
+        f"family: {held} (adjusted p {format_p(corrected.p_holm)})."
     )
 
 
@@ -610,7 +622,7 @@ def comparison_table(
                 interval.units,
                 found.paired.unpaired,
                 WORDS[corrected.uncorrected],
-                _p(corrected.p_holm),
+                format_p(corrected.p_holm),
                 WORDS[corrected.corrected],
                 mdd,
             ]

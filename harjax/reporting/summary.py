@@ -7,11 +7,14 @@ Every study's rows go through the protocol first (`sweeps.protocol.select`: each
 setting chosen per k on validation). "Best control" is the control variant (`random`,
 `shuffled`, `none`, `scratch`) with the highest mean **validation** macro-F1 at that k, so the
 strongest rival is named without reading a test score. Differences are pretrained − other on
-test macro-F1, paired on (split seed, seed): positive means the method is better.
+test macro-F1, paired on (split seed, seed): positive means the method is better. Intervals,
+Holm correction and detectable differences are `reporting.stats`' (seeds nested in validation
+draws averaged per draw first); one dataset's comparisons of one metric are one Holm family.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +29,9 @@ REFERENCE = variant_table.REFERENCE
 CONTROLS = variant_table.CONTROLS  # random, shuffled, none, scratch
 BASELINES = variant_table.BASELINES  # cnn, classical, rocket
 PAIR_ON = variant_table.PAIR_ON
+# A quarter of a side's runs at the first evaluation: steps_to_95 cannot say how much sooner
+# they got there, and a difference between the sides is bounded by the evaluation spacing.
+FLOOR_BINDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -36,17 +42,37 @@ class Comparison:
     role: str  # 'best control' | the baseline's name (`BASELINES`)
     interval: stats.Interval
     metric: str = "macro_f1"  # or 'steps_to_95': fewer is better
+    corrected: stats.Corrected | None = None  # its place in the dataset's Holm family
+    # steps_to_95 only: the fraction of pretrained's and the rival's runs that reached 95 % at
+    # their first evaluation (the measure's floor); None where the rows do not say.
+    at_floor: tuple[float | None, float | None] = (None, None)
 
-    @property
-    def verdict(self) -> str:
-        if self.interval.n < 2:
+    def _word(self, sign: int | None) -> str:
+        if sign is None:
             return "cannot tell (fewer than 2 pairs)"
-        sign = stats.direction(self.interval)
         if sign == 0:
             return "no detectable difference"
         if self.metric == "steps_to_95":
             return "pretrained faster" if sign < 0 else "pretrained slower"
         return "pretrained better" if sign > 0 else "pretrained worse"
+
+    @property
+    def verdict(self) -> str:
+        """The uncorrected verdict: the interval excludes zero or not."""
+        return self._word(stats.direction(self.interval))
+
+    @property
+    def holm_verdict(self) -> str:
+        """The verdict after Holm's correction over the dataset's family."""
+        if self.corrected is None:
+            return self.verdict
+        return self._word(self.corrected.corrected)
+
+    @property
+    def floor_binds(self) -> bool:
+        """Whether the convergence measure's floor binds: at least FLOOR_BINDS of either side's
+        runs reached 95 % at their first evaluation, so their true step is censored."""
+        return any(f is not None and f >= FLOOR_BINDS for f in self.at_floor)
 
 
 def _mean(rows: Sequence[dict[str, Any]], variant: str, shots: Any, metric: str) -> float:
@@ -93,14 +119,39 @@ def compare(
                 within=("shots",),
                 pair_on=PAIR_ON,
             ).get((shots,))
-            differences = paired.differences if paired else []
-            interval = stats.confidence_interval(differences)
-            found.append(Comparison(dataset, shots, rival, role, interval, metric))
-    return found
+            interval = stats.paired_interval(paired or stats.Paired([], []), PAIR_ON)
+            floor = (None, None)
+            if metric == "steps_to_95":
+                floor = (
+                    at_first_evaluation(kept_rows, REFERENCE, shots),
+                    at_first_evaluation(kept_rows, rival, shots),
+                )
+            found.append(
+                Comparison(dataset, shots, rival, role, interval, metric, at_floor=floor)
+            )
+    corrected = stats.correct_family([c.interval for c in found])
+    return [dataclasses.replace(c, corrected=fixed) for c, fixed in zip(found, corrected)]
+
+
+def at_first_evaluation(rows: Sequence[dict[str, Any]], variant: str, shots: Any) -> float | None:
+    """The fraction of a variant's runs at k whose steps_to_95 is their first evaluation step
+    (`first_eval_step`): the convergence measure's floor. None without that column."""
+    runs = [
+        r
+        for r in rows
+        if r["variant"] == variant and r["shots"] == shots and r.get("steps_to_95") is not None
+    ]
+    if not runs or any(r.get("first_eval_step") is None for r in runs):
+        return None
+    return sum(int(r["steps_to_95"]) <= int(r["first_eval_step"]) for r in runs) / len(runs)
 
 
 def summary_table(comparisons: Sequence[Comparison]) -> str:
-    """Markdown: one line per (dataset, k, rival)."""
+    """Markdown: one line per (dataset, k, rival): the uncorrected interval and verdict, the
+    Holm-adjusted p and verdict over the dataset's family, the minimum detectable difference at
+    80 % power; for steps_to_95 also the share of runs at the first evaluation (pretrained /
+    rival), marked "floor" where it binds (`Comparison.floor_binds`)."""
+    convergence = any(c.metric == "steps_to_95" for c in comparisons)
     lines = []
     for c in comparisons:
         ci = c.interval
@@ -108,12 +159,23 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
         interval = "—" if ci.n < 2 else f"{ci.low:+.{digits}f} to {ci.high:+.{digits}f}"
         mean = "—" if ci.n < 1 else f"{ci.mean:+.{digits}f}"
         rival = c.rival if c.role != "best control" else f"{c.rival} (best control)"
-        lines.append([c.dataset, c.shots, rival, mean, interval, ci.n, c.verdict])
-    return tables.markdown_table(
-        ["dataset", "k", "against", "pretrained − it", "95 % CI", "pairs", "verdict"],
-        lines,
-        "lllrrrl",
-    )
+        holm_p = "—" if c.corrected is None else stats.format_p(c.corrected.p_holm)
+        mdd = (
+            "—"
+            if c.corrected is None or math.isnan(c.corrected.mdd)
+            else f"{c.corrected.mdd:.{digits}f}"
+        )
+        line = [c.dataset, c.shots, rival, mean, interval, ci.units, c.verdict]
+        line += [holm_p, c.holm_verdict, mdd]
+        if convergence:
+            shares = "/".join("–" if f is None else f"{f:.0%}" for f in c.at_floor)
+            line.append(shares + (" **floor**" if c.floor_binds else ""))
+        lines.append(line)
+    header = ["dataset", "k", "against", "pretrained − it", "95 % CI", "n", "verdict"]
+    header += ["Holm p", "after Holm", "MDD (80 %)"]
+    if convergence:
+        header.append("at 1st eval (pretrained/it)")
+    return tables.markdown_table(header, lines, "lllrrrlrlr" + ("r" if convergence else ""))
 
 
 def scores_table(kept_rows: Sequence[dict[str, Any]]) -> str:

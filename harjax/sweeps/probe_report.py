@@ -2,14 +2,18 @@
 
 `harjax.sweeps.probe` writes one row per (variant, layer, seed); everything here is computed
 from those rows alone, so probe.md and probe.png can be rebuilt from probe.csv. A layer's score
-is the mean test macro-F1 over seeds with a t interval (`stats.confidence_interval`); the
-pretrained backbone is compared with each control at the same layer on the same seed
-(`stats.paired_differences`, paired on `seed`), and a difference is claimed only when its
-interval excludes zero. Each variant's best layer is chosen per seed on validation macro-F1.
+is the mean test macro-F1 over seeds with a t interval (`stats.design_interval`: the probe's
+seeds share its one validation split, so the interval is over seeds and conditional on that
+split); the pretrained backbone is compared with each control at the same layer on the same
+seed (`stats.paired_differences`, paired on `seed`), and a difference is claimed only when its
+interval excludes zero: uncorrected, and after Holm's correction over the whole difference
+table (one family), with the minimum detectable difference at 80 % power beside it. Each
+variant's best layer is chosen per seed on validation macro-F1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -38,10 +42,13 @@ def layer_intervals(rows: Sequence[tables.Row]) -> dict[tuple[str, int | None], 
     """{(variant, layer): mean test macro-F1 over seeds and its t interval} (NaN bounds with
     one seed). projection-only's layer is None."""
     groups = tables.group_rows(rows, ["variant", "layer"], replicate="seed")
-    return {
-        key: stats.confidence_interval([float(r[METRIC]) for r in group], level=LEVEL)
-        for key, group in groups.items()
-    }
+    return {key: _over_seeds([float(r[METRIC]) for r in group]) for key, group in groups.items()}
+
+
+def _over_seeds(values: Sequence[float]) -> stats.Interval:
+    # Every seed of a probe shares its one validation split: one cluster, n counts seeds.
+    interval = stats.design_interval(values, [0] * len(values), level=LEVEL)
+    return dataclasses.replace(interval, unit="seed")
 
 
 def paired_by_layer(
@@ -58,7 +65,7 @@ def paired_by_layer(
         pair_on=("seed",),
     )
     return {
-        group[0]: (paired, stats.confidence_interval(paired.differences, level=LEVEL))
+        group[0]: (paired, _over_seeds(paired.differences))
         for group, paired in sorted(found.items())
     }
 
@@ -84,9 +91,10 @@ def _difference(interval: stats.Interval) -> str:
     return f"{mean} [{round(interval.low, 3) + 0.0:.3f}, {round(interval.high, 3) + 0.0:.3f}]"
 
 
-def _verdict(interval: stats.Interval) -> str:
-    """'no detectable difference' unless the interval excludes zero; 'cannot tell' with n < 2."""
-    sign = stats.direction(interval)
+def _verdict(interval: stats.Interval, sign: int | None | str = "uncorrected") -> str:
+    """'no detectable difference' unless the interval excludes zero; 'cannot tell' with n < 2.
+    With a `sign` (the Holm-corrected one) that sign's word."""
+    sign = stats.direction(interval) if sign == "uncorrected" else sign
     return {
         1: f"{REFERENCE} higher",
         -1: f"{REFERENCE} lower",
@@ -138,32 +146,45 @@ def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> st
             "A difference is claimed only when its interval excludes zero.",
             "",
         ]
-        lines = []
         found = {control: paired_by_layer(rows, control) for control in controls}
-        for layer in layers:
-            for control in controls:
-                if layer not in found[control]:
-                    continue
-                paired, interval = found[control][layer]
-                lines.append(
-                    [
-                        layer,
-                        control,
-                        _difference(interval),
-                        interval.n,
-                        paired.unpaired,
-                        _verdict(interval),
-                    ]
-                )
+        cells = [
+            (layer, control, *found[control][layer])
+            for layer in layers
+            for control in controls
+            if layer in found[control]
+        ]
+        family = stats.correct_family([interval for *_, interval in cells])
+        text[-2:-1] = [
+            "A difference is claimed only when its interval excludes zero. "
+            + stats.design_note([i for *_, i in cells], family="this table")
+        ]
+        lines = []
+        for (layer, control, paired, interval), fixed in zip(cells, family):
+            lines.append(
+                [
+                    layer,
+                    control,
+                    _difference(interval),
+                    interval.units,
+                    paired.unpaired,
+                    _verdict(interval),
+                    stats.format_p(fixed.p_holm),
+                    _verdict(interval, fixed.corrected),
+                    "—" if math.isnan(fixed.mdd) else f"{fixed.mdd:.3f}",
+                ]
+            )
         header = [
             "layer",
             "control",
             f"{REFERENCE} − control [{level} CI]",
-            "pairs",
+            "n",
             "unpaired",
-            "verdict",
+            "verdict (uncorrected)",
+            "Holm p",
+            "after Holm",
+            "MDD (80 %)",
         ]
-        text.append(tables.markdown_table(header, lines, "rlrrrl").rstrip("\n"))
+        text.append(tables.markdown_table(header, lines, "rlrrrlrlr").rstrip("\n"))
 
     text += [
         "",
@@ -194,7 +215,7 @@ def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> st
     for variant in [*variants, PROJECTION_ONLY]:
         scores = [best[(variant, s)][METRIC] for s in seeds if (variant, s) in best]
         if scores:
-            interval = stats.confidence_interval(scores, level=LEVEL)
+            interval = _over_seeds(scores)
             text.append(
                 f"- {variant}: test macro-F1 at its validation-chosen layer, mean over seeds "
                 f"{_mean_ci(interval)}."

@@ -158,9 +158,11 @@ def comparison_lines(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> li
         within=("shots",),
         pair_on=variants.PAIR_ON,
     )
+    found = stats.comparisons(rows, **arguments)
     return [
-        f"Paired differences against {REFERENCE} (macro-F1, same split seed and seed, 95 % t "
-        "interval; a variant wins only when the interval excludes zero):",
+        f"Paired differences against {REFERENCE} (test macro-F1, same split seed and seed; a "
+        "variant wins only when the interval excludes zero). "
+        + stats.design_note([c.interval for c in found], family="this table"),
         "",
         stats.comparison_table(rows, **arguments),
         *[f"- {sentence}" for sentence in stats.verdicts(rows, **arguments)],

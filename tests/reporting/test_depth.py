@@ -38,7 +38,8 @@ def test_differences_are_paired_within_a_depth():
     found = depth.differences(_rows())
     assert set(found) == {(10, d, c) for d in (3, 30) for c in ("random", "shuffled")}
     assert found[(10, 30, "random")].mean == pytest.approx(0.115)
-    assert found[(10, 30, "random")].n == 4
+    # 2 validation draws x 2 seeds: the seeds are averaged per draw, so 2 units of 2 pairs.
+    assert (found[(10, 30, "random")].n, found[(10, 30, "random")].runs) == (2, 4)
     assert depth.verdict(found[(10, 30, "random")]) == "pretrained better"
     assert depth.verdict(found[(10, 3, "random")]) == "no detectable difference"
     assert depth.scores(_rows())[(10, 3, "shuffled")].mean == pytest.approx(0.69)
@@ -61,7 +62,7 @@ def test_markdown_and_plot_with_depth_free_references(tmp_path):
     # The depth-free runs pair with pretrained at every depth: 0.815 - 0.755 at 30 layers.
     found = depth.differences(_rows(), free)
     assert found[(10, 30, "none")].mean == pytest.approx(0.06)
-    assert found[(10, 3, "none")].n == 4
+    assert found[(10, 3, "none")].runs == 4
     assert "| 10 | 30 | none | +0.060 [" in text
     assert (tmp_path / "depth.png").stat().st_size > 0
 
@@ -95,5 +96,32 @@ def test_references_pair_only_at_the_depths_each_k_ran():
     ]
     found = depth.differences(rows, free)
     assert {(k, d) for k, d, _ in found} == {(10, 3), (10, 30), ("all", 30)}
-    assert found[("all", 30, "none")].n == 4
+    assert found[("all", 30, "none")].runs == 4
     assert "| all | 3 |" not in depth.markdown(rows, free)
+
+
+def test_verdicts_after_holm_per_k_mdd_and_partial_rows(tmp_path):
+    rows = _rows() + [{**r, "shots": "all"} for r in _rows() if r["num_layers"] == 30]
+    # k = all: random ran only split 0 so far (2 of 4 pairs).
+    rows = [
+        r
+        for r in rows
+        if not (r["shots"] == "all" and r["variant"] == "random" and r["split_seed"] == 1)
+    ]
+    paired = depth.differences(rows)
+    holm = depth.corrected(paired)
+    assert {holm[key].family for key in holm if key[0] == 10} == {4}  # one family per k
+    # k = all: random's 2 seeds share split 0, so its interval is over seeds on that draw.
+    assert {holm[key].family for key in holm if key[0] == "all"} == {2}
+    assert paired[("all", 30, "random")].units == "2 seeds"
+    # At k = 10, 30 layers, pretrained - random: p = 0.028 uncorrected, x 4 after Holm.
+    fixed = holm[(10, 30, "random")]
+    assert fixed.uncorrected == 1 and fixed.corrected == 0
+    text = depth.markdown(rows, partial={("all", 30)})
+    assert "| 10 | 30 | random | +0.115 [+0.051, +0.179] | 2 splits (4 pairs) | pretrained " \
+        "better | 0.111 | no detectable difference |" in text
+    # The k = all rows say they are partial, and a cell of fewer pairs than its row says so.
+    assert "| all (partial) | 30 | 4 |" in text and "(2 pairs)" in text
+    assert "| all (partial) | 30 | random |" in text
+    depth.write(tmp_path, rows, partial={("all", 30)})
+    assert (tmp_path / "depth.png").stat().st_size > 0

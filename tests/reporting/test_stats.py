@@ -224,7 +224,7 @@ def test_verdicts_name_the_group():
     )
     assert sentences[2] == (
         "shots=all: no detectable difference in macro_f1 between pretrained and random (mean "
-        "0.000, 95 % CI -1.271 to 1.271, 2 pairs; uncorrected); the smallest difference it could "
+        "0.000, 95 % CI -1.271 to 1.271, 2 seeds; uncorrected); the smallest difference it could "
         "detect with 80 % power is 1.633."
     )
 
@@ -261,7 +261,9 @@ def test_nested_interval_differs_from_naive_on_correlated_data_and_not_with_one_
     # One seed per draw: the draws are the pairs, and the interval is the ordinary one.
     assert design_interval(values, list(range(12))) == naive
     # One draw (a dataset's single official split): over seeds, conditional on that draw.
-    assert design_interval(values, [7] * 12) == naive
+    single = design_interval(values, [7] * 12)
+    assert single.unit == "seed" and single.units == "12 seeds"
+    assert (single.mean, single.low, single.high) == (naive.mean, naive.low, naive.high)
     assert design_interval(values, None) == naive
 
 
@@ -334,3 +336,4 @@ def test_design_note_names_units_correction_and_test_set():
     assert "averaged per draw" in text and "this dataset's block" in text
     assert "conditional on the one test set" in text
     assert "independent pairs" in design_note([confidence_interval([0.1, 0.2])])
+    assert "one validation draw" in design_note([design_interval([0.1, 0.2], [0, 0])])

@@ -67,7 +67,8 @@ def test_one_row_per_variant_layer_and_seed_and_files(probed):
     assert "\nMachine: " in text and "\nCode: " in text  # what made the table
     assert "| layer | pretrained | random | shuffled |" in text
     assert (
-        "| layer | control | pretrained − control [95 % CI] | pairs | unpaired | verdict |" in text
+        "| layer | control | pretrained − control [95 % CI] | n | unpaired | verdict (uncorrected) "
+        "| Holm p | after Holm | MDD (80 %) |" in text
     )
     for variant in ("pretrained", "random", "shuffled", "projection-only"):
         assert f"- {variant}: test macro-F1 at its validation-chosen layer, mean over seeds" in text
@@ -221,8 +222,10 @@ def test_report_intervals_and_paired_differences_come_from_the_rows():
     assert (paired[0][1].low, paired[0][1].high) == pytest.approx((low, high))
     text = probe_report.markdown(rows, ["header line"])
     assert f"| 0 | 0.750 [{0.75 - half([0.8, 0.7, 0.75]):.3f}, " in text
-    assert f"| 0 | random | +0.100 [{low:.3f}, {high:.3f}] | 3 | 0 | pretrained higher |" in text
-    assert "| 1 | random | -0.007 [" in text and "| 3 | 0 | no detectable difference |" in text
+    found = f"| 0 | random | +0.100 [{low:.3f}, {high:.3f}] | 3 seeds | 0 | pretrained higher | "
+    assert found in text
+    assert "| 1 | random | -0.007 [" in text
+    assert "| 3 seeds | 0 | no detectable difference |" in text
     assert "Floor, projection-only (the projection's tokens pooled, no backbone): 0.520 [" in text
     # Best layer per seed by validation (layer == seed % 2 has the higher validation score).
     assert "| pretrained | 1 | 1 | 1 | 0.600 | 0.650 |" in text
@@ -232,7 +235,10 @@ def test_report_intervals_and_paired_differences_come_from_the_rows():
 def test_one_seed_reports_no_interval_and_claims_nothing():
     rows = [row for row in _synthetic_rows() if row["seed"] == 0]
     text = probe_report.markdown(rows)
-    assert "| 0 | random | +0.100 | 1 | 0 | cannot tell (one seed) |" in text
+    assert (
+        "| 0 | random | +0.100 | 1 seed | 0 | cannot tell (one seed) | — | cannot tell (one seed) "
+        "| — |" in text
+    )
     assert "| 0 | 0.800 | 0.700 |" in text
 
 
@@ -295,7 +301,7 @@ def test_resumes_finished_seeds_and_refuses_another_probe(tmp_path, tiny_llama_d
     assert sorted({r["seed"] for r in rows}) == [0, 1, 2]
     text = (workdir / "probe.md").read_text()  # the kept seed and the new ones, paired
     assert "3 seeds (0, 1, 2)" in text
-    assert "| 0 | random | +0.100 [0.100, 0.100] | 3 | 0 | pretrained higher |" in text
+    assert "| 0 | random | +0.100 [0.100, 0.100] | 3 seeds | 0 | pretrained higher | " in text
     probe.run_probe(config, workdir)
     assert calls == [0, 1, 2]  # nothing left to run
     config.probe.c_grid = (0.5,)

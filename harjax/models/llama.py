@@ -5,6 +5,9 @@ RMSNorm, rotary embeddings with the ``rotate_half`` convention, grouped-query at
 SwiGLU MLP. Parameter names are those of the old HF Flax LLaMA without the ``model`` prefix
 (see docs/contracts.md), and every projection is an ``nn.Dense`` so that a LoRA transform can
 intercept ``nn.Dense.__call__`` by module path. No LoRA or HAR code lives here.
+
+Qwen2 is this decoder with biases on the q/k/v projections (not on ``o_proj``): a ``LlamaConfig``
+with ``model_type='qwen2'`` and ``qkv_bias``, not a second module.
 """
 
 from __future__ import annotations
@@ -36,9 +39,17 @@ class RopeScaling:
     original_max_position_embeddings: int = 8192
 
 
+# HF ``model_type``s this decoder computes exactly (see ``LlamaConfig.from_hf``).
+MODEL_TYPES = ("llama", "qwen2")
+
+
 @dataclasses.dataclass(frozen=True)
 class LlamaConfig:
-    """Architecture of a LLaMA-family checkpoint plus ``num_layers``, the decoder layers kept."""
+    """Architecture of a LLaMA-family checkpoint plus ``num_layers``, the decoder layers kept.
+
+    ``attention_bias`` is LLaMA's (biases on q/k/v/o); ``qkv_bias`` is Qwen2's (q/k/v only).
+    ``model_type`` only names the checkpoint family; the computation is set by the other fields.
+    """
 
     vocab_size: int
     hidden_size: int
@@ -53,11 +64,17 @@ class LlamaConfig:
     rope_scaling: RopeScaling | None = None
     max_position_embeddings: int = 2048
     attention_bias: bool = False
+    qkv_bias: bool = False
     mlp_bias: bool = False
     attention_dropout: float = 0.0
     tie_word_embeddings: bool = False
+    model_type: str = "llama"
 
     def __post_init__(self):
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(
+                f"LlamaConfig: model_type must be one of {MODEL_TYPES}, got {self.model_type!r}."
+            )
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(
                 f"LlamaConfig: num_attention_heads={self.num_attention_heads} must be a multiple "
@@ -79,12 +96,20 @@ class LlamaConfig:
         """Builds the config from an HF ``config.json`` dict (transformers 4.x or 5.x layout).
 
         transformers 5 moved ``rope_theta``/``rope_scaling`` into ``rope_parameters``; both
-        spellings are accepted. Unsupported features raise instead of being ignored.
+        spellings are accepted. ``model_type`` 'qwen2' means q/k/v biases (always on in HF's
+        Qwen2) and no sliding-window attention. Unsupported features raise instead of being
+        ignored.
         """
         model_type = config.get("model_type", "llama")
-        if model_type != "llama":
+        if model_type not in MODEL_TYPES:
             raise ValueError(
-                f"LlamaConfig.from_hf: expected model_type 'llama', found {model_type!r}."
+                f"LlamaConfig.from_hf: expected model_type in {MODEL_TYPES}, found {model_type!r}."
+            )
+        is_qwen2 = model_type == "qwen2"
+        if is_qwen2 and config.get("use_sliding_window", False):
+            # Sliding windows would change attention beyond `sliding_window` tokens.
+            raise ValueError(
+                "LlamaConfig.from_hf: qwen2 with use_sliding_window=true is not supported."
             )
         activation = config.get("hidden_act", "silu")
         if activation != "silu":
@@ -130,10 +155,12 @@ class LlamaConfig:
             rope_theta=float(rope_theta),
             rope_scaling=rope_scaling,
             max_position_embeddings=int(config.get("max_position_embeddings", 2048)),
-            attention_bias=bool(config.get("attention_bias", False)),
-            mlp_bias=bool(config.get("mlp_bias", False)),
+            attention_bias=False if is_qwen2 else bool(config.get("attention_bias", False)),
+            qkv_bias=is_qwen2,
+            mlp_bias=False if is_qwen2 else bool(config.get("mlp_bias", False)),
             attention_dropout=float(config.get("attention_dropout", 0.0)),
             tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
+            model_type=model_type,
         )
 
 
@@ -203,7 +230,7 @@ class LlamaAttention(nn.Module):
         length = x.shape[1]
         heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
         head_dim = config.head_dim
-        bias = config.attention_bias
+        bias = config.attention_bias or config.qkv_bias
         linear = dense_for(self)
         query = linear(heads * head_dim, "q_proj", use_bias=bias)(x)
         key = linear(kv_heads * head_dim, "k_proj", use_bias=bias)(x)
@@ -223,7 +250,8 @@ class LlamaAttention(nn.Module):
             deterministic=deterministic,
             dropout_rng=self.make_rng("dropout") if use_dropout else None,
         )
-        return linear(config.hidden_size, "o_proj", use_bias=bias)(merge_heads(out))
+        output = linear(config.hidden_size, "o_proj", use_bias=config.attention_bias)
+        return output(merge_heads(out))
 
 
 class LlamaMLP(nn.Module):

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from harjax.models.gpt2 import GPT2Config
+from harjax.models.llama import MODEL_TYPES as LLAMA_MODEL_TYPES
 from harjax.models.llama import LlamaConfig
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params, format_problems
 
@@ -42,7 +43,7 @@ HUB_PATTERNS = (
 )
 
 # Checkpoint name prefixes of the *ForCausalLM / *LMHeadModel wrappers; base models have none.
-_PREFIXES = {"gpt2": "transformer", "llama": "model"}
+_PREFIXES = {"gpt2": "transformer", "llama": "model", "qwen2": "model"}
 
 
 class Target(NamedTuple):
@@ -64,14 +65,14 @@ def read_config(directory: Path, *, num_layers: int | None) -> tuple[str, GPT2Co
     model_type = raw.get("model_type")
     if model_type == "gpt2":
         config_class, layers_key = GPT2Config, "n_layer"
-    elif model_type == "llama":
+    elif model_type in LLAMA_MODEL_TYPES:
         config_class, layers_key = LlamaConfig, "num_hidden_layers"
     else:
-        # mistral (sliding windows) and qwen2 (always-on QKV biases) differ from LLaMA in ways
-        # that would silently change the numerics, so they are refused rather than approximated.
+        # e.g. mistral (sliding windows) differs from LLaMA in ways that would silently change
+        # the numerics, so it is refused rather than approximated.
         raise CheckpointError(
             f"{config_path}: model_type {model_type!r} is not supported "
-            "(supported: 'gpt2', 'llama')."
+            f"(supported: {('gpt2', *LLAMA_MODEL_TYPES)})."
         )
     total = raw.get(layers_key)
     if num_layers is not None and not (isinstance(total, int) and 1 <= num_layers <= total):
@@ -115,11 +116,14 @@ def _gpt2_torch_key_map(config: GPT2Config, *, with_embeddings: bool) -> dict[st
 
 def _llama_torch_key_map(config: LlamaConfig, *, with_embeddings: bool) -> dict[str, Target]:
     # torch Linear weights are (out, in); Flax Dense kernels are (in, out): transpose all of them.
+    # Qwen2 is this table with q/k/v biases (`qkv_bias`) and none on o_proj.
     table = {}
+    qkv_bias = config.attention_bias or config.qkv_bias
     for i in range(config.num_layers):
         for norm in ("input_layernorm", "post_attention_layernorm"):
             table[f"layers.{i}.{norm}.weight"] = Target(f"layers/{i}/{norm}/weight", False)
-        projections = [("self_attn", p, config.attention_bias) for p in "qkvo"]
+        projections = [("self_attn", p, qkv_bias) for p in "qkv"]
+        projections.append(("self_attn", "o", config.attention_bias))
         projections += [("mlp", p, config.mlp_bias) for p in ("gate", "up", "down")]
         for block, proj, has_bias in projections:
             name = f"{proj}_proj"

@@ -25,7 +25,8 @@ from transformers.convert_slow_tokenizer import bytes_to_unicode
 from harjax.lm.generate import greedy_continue, mean_nll
 from harjax.lm.tokenizer import load_tokenizer, tokenizer_from_gguf, tokenizer_from_hf_dir
 from harjax.models.llama import LlamaModel
-from harjax.weights import assets
+from harjax.weights import assets, load_backbone
+from harjax.weights import gguf as gguf_loader
 from harjax.weights.common import CheckpointError, expected_shapes, flatten_params
 from harjax.weights.gguf import load_gguf, load_smollm2, smollm2_path, undo_llama_cpp_permute
 
@@ -58,22 +59,26 @@ TOKENS = SPECIALS + list(bytes_to_unicode().values()) + ["Ġt", "he", "Ġthe", "
 TOKEN_TYPES = [3] * len(SPECIALS) + [1] * (len(TOKENS) - len(SPECIALS))
 
 
-def tiny_hf_llama(*, tied: bool, seed: int = 0) -> transformers.LlamaForCausalLM:
-    config = transformers.LlamaConfig(
+def tiny_hf_llama(*, tied: bool, seed: int = 0, qwen2: bool = False):
+    """A random HF LLaMA (or, with `qwen2`, a Qwen2: the same plus q/k/v biases) of the tiny
+    size `write_gguf` describes."""
+    config_class = transformers.Qwen2Config if qwen2 else transformers.LlamaConfig
+    config = config_class(
         vocab_size=len(TOKENS),
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=NUM_HEADS,
         num_key_value_heads=NUM_KV_HEADS,
-        head_dim=8,
+        head_dim=8,  # = hidden / heads, the only head_dim Qwen2 (and a qwen2 GGUF) knows
         rope_theta=5000.0,
         rms_norm_eps=1e-5,
         max_position_embeddings=128,
         tie_word_embeddings=tied,
     )
     torch.manual_seed(seed)
-    model = transformers.LlamaForCausalLM(config).eval()
+    model_class = transformers.Qwen2ForCausalLM if qwen2 else transformers.LlamaForCausalLM
+    model = model_class(config).eval()
     # Weights large enough that attention is peaked: a wrong rotary layout must show.
     with torch.no_grad():
         for parameter in model.parameters():
@@ -84,8 +89,9 @@ def tiny_hf_llama(*, tied: bool, seed: int = 0) -> transformers.LlamaForCausalLM
     return model
 
 
-def hf_to_gguf_tensors(model: transformers.LlamaForCausalLM) -> dict[str, np.ndarray]:
-    """HF state dict -> llama.cpp tensor names, numpy `(out, in)`, Q/K permuted llama.cpp's way."""
+def hf_to_gguf_tensors(model, *, permute: bool = True) -> dict[str, np.ndarray]:
+    """HF state dict -> llama.cpp tensor names, numpy `(out, in)`, Q/K permuted llama.cpp's way
+    (`permute`: its llama converter; its qwen2 converter keeps HF's rows), q/k/v biases kept."""
     state = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
     tensors = {
         "token_embd.weight": state["model.embed_tokens.weight"],
@@ -107,11 +113,14 @@ def hf_to_gguf_tensors(model: transformers.LlamaForCausalLM) -> dict[str, np.nda
     for layer in range(model.config.num_hidden_layers):
         for gguf_name, hf_name in hf_names.items():
             weight = state[f"model.layers.{layer}.{hf_name}.weight"]
-            if gguf_name == "attn_q":
+            if permute and gguf_name == "attn_q":
                 weight = llama_cpp_permute(weight, NUM_HEADS, NUM_HEADS)
-            elif gguf_name == "attn_k":
+            elif permute and gguf_name == "attn_k":
                 weight = llama_cpp_permute(weight, NUM_HEADS, NUM_KV_HEADS)
             tensors[f"blk.{layer}.{gguf_name}.weight"] = weight
+            bias = state.get(f"model.layers.{layer}.{hf_name}.bias")
+            if bias is not None:
+                tensors[f"blk.{layer}.{gguf_name}.bias"] = bias
     return tensors
 
 
@@ -260,6 +269,103 @@ def test_tree_is_exactly_what_the_module_declares(tied_file, with_embeddings):
 
 
 # ---------------------------------------------------------------------------------------------
+# Qwen2: llama.cpp's qwen2 converter keeps HF's Q/K rows and stores blk.N.attn_{q,k,v}.bias.
+def round_trip_matrices(model, qtype) -> None:
+    """The HF model's matrices replaced by their `qtype` round trip (the file's values)."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim == 2:
+                quantized = gguf.quants.quantize(parameter.numpy(), qtype)
+                parameter.copy_(torch.from_numpy(gguf.quants.dequantize(quantized, qtype)))
+
+
+@pytest.fixture(scope="module")
+def qwen2_model():
+    return tiny_hf_llama(tied=False, seed=2, qwen2=True)
+
+
+@pytest.fixture(scope="module")
+def qwen2_file(qwen2_model, tmp_path_factory):
+    """Q8_0 matrices, F32 norms and biases, written as llama.cpp writes a qwen2 file."""
+    path = tmp_path_factory.mktemp("qwen2") / "tiny-qwen2-q8_0.gguf"
+    tensors = hf_to_gguf_tensors(qwen2_model, permute=False)
+    assert "blk.1.attn_k.bias" in tensors
+    return write_gguf(path, tensors, qtype=Q8_0, architecture="qwen2", pre="qwen2")
+
+
+def test_qwen2_gguf_matches_hf_qwen2(qwen2_model, qwen2_file):
+    backbone = load_backbone(qwen2_file, with_embeddings=True)
+    config = backbone.config
+    assert (config.model_type, config.qkv_bias, config.attention_bias) == ("qwen2", True, False)
+    assert not config.tie_word_embeddings and config.rope_theta == 5000.0
+    attention = backbone.params["layers"]["1"]["self_attn"]
+    assert attention["k_proj"]["bias"].shape == (NUM_KV_HEADS * 8,)
+    assert "bias" not in attention["o_proj"]
+    reference = tiny_hf_llama(tied=False, seed=2, qwen2=True)
+    round_trip_matrices(reference, Q8_0)
+    input_ids = np.random.default_rng(4).integers(0, len(TOKENS), size=(2, 12))
+    hf_logits, _ = hf_logits_and_hidden(reference, input_ids)
+    logits = backbone.module.apply({"params": backbone.params}, input_ids, method="lm_logits")
+    np.testing.assert_allclose(np.asarray(logits), hf_logits, atol=1e-4, rtol=0)
+
+
+def test_qwen2_tiny_file_reads_alike_in_transformers_gguf_loader(qwen2_model, qwen2_file):
+    """transformers' own GGUF loader (the reference on the real files) reads the file written
+    here as we do: the tiny file has the real files' layout, Q/K rows included."""
+    reference = transformers.AutoModelForCausalLM.from_pretrained(
+        qwen2_file.parent, gguf_file=qwen2_file.name, dtype=torch.float32
+    ).eval()
+    config, params = load_gguf(qwen2_file, with_embeddings=True)
+    input_ids = np.random.default_rng(6).integers(0, len(TOKENS), size=(1, 10))
+    hf_logits, _ = hf_logits_and_hidden(reference, input_ids)
+    module = LlamaModel(config)
+    logits = module.apply({"params": params}, jnp.asarray(input_ids), method=module.lm_logits)
+    np.testing.assert_allclose(np.asarray(logits), hf_logits, atol=1e-4, rtol=0)
+
+
+def test_qwen2_gguf_without_a_bias_is_named(qwen2_model, tmp_path):
+    tensors = hf_to_gguf_tensors(qwen2_model, permute=False)
+    del tensors["blk.0.attn_v.bias"]
+    path = write_gguf(tmp_path / "nobias.gguf", tensors, architecture="qwen2")
+    message = r"(?s)nobias\.gguf.*qwen2 GGUF.*missing tensor 'blk\.0\.attn_v\.bias'"
+    with pytest.raises(CheckpointError, match=message):
+        load_gguf(path)
+
+
+def test_unknown_architecture_is_one_error_naming_it(tied_model, tmp_path):
+    path = write_gguf(tmp_path / "phi.gguf", hf_to_gguf_tensors(tied_model), architecture="phi3")
+    with pytest.raises(CheckpointError) as error:
+        load_backbone(path)
+    message = str(error.value)
+    assert "phi.gguf" in message and "general.architecture is 'phi3'" in message
+    assert "['llama', 'qwen2']" in message
+
+
+@pytest.mark.parametrize("qtype", [Q8_0, gguf.GGMLQuantizationType.Q5_0, F32])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_dequantizing_in_row_chunks_equals_whole_tensors(
+    qwen2_model, tmp_path, monkeypatch, qtype, dtype
+):
+    tensors = hf_to_gguf_tensors(qwen2_model, permute=False)
+    path = write_gguf(tmp_path / "chunks.gguf", tensors, qtype=qtype, architecture="qwen2")
+    reader = gguf.GGUFReader(str(path))
+    whole = {
+        t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(reversed(t.shape)))
+        for t in reader.tensors
+    }
+    monkeypatch.setattr(gguf_loader, "_CHUNK_ELEMENTS", 40)  # one or two rows at a time
+    _, params = load_gguf(path, with_embeddings=True, dtype=dtype)
+    embedding = params["embed_tokens"]["embedding"]
+    assert embedding.dtype == dtype
+    expected = jnp.asarray(whole["token_embd.weight"], dtype)
+    np.testing.assert_array_equal(np.asarray(embedding), np.asarray(expected))
+    up = params["layers"]["1"]["mlp"]["up_proj"]["kernel"]
+    np.testing.assert_array_equal(
+        np.asarray(up), np.asarray(jnp.asarray(whole["blk.1.ffn_up.weight"].T, dtype))
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Errors: each names the file and the offending key / type.
 def test_wrong_architecture_is_named(tied_model, tmp_path):
     path = write_gguf(tmp_path / "gpt2.gguf", hf_to_gguf_tensors(tied_model), architecture="gpt2")
@@ -349,6 +455,19 @@ def test_gguf_tokenizer_gpt2_pre_merges_digits(tied_model, tmp_path):
     path = write_gguf(tmp_path / "odd.gguf", hf_to_gguf_tensors(tied_model), pre="mystery")
     with pytest.raises(ValueError, match=r"odd\.gguf.*'mystery'"):
         tokenizer_from_gguf(path)
+
+
+def test_gguf_tokenizer_qwen2_pre_matches_transformers_qwen2_tokenizer(qwen2_file):
+    """`tokenizer.ggml.pre` = qwen2: NFC, then LLaMA-3's split with one digit per piece."""
+    ours = tokenizer_from_gguf(qwen2_file)
+    vocab = {token: index for index, token in enumerate(TOKENS)}
+    merges = [tuple(merge.split(" ")) for merge in MERGES]
+    reference = transformers.Qwen2TokenizerFast(vocab=vocab, merges=merges)
+    texts = ["the theme 12 345", "it's THE'S", "e\u0301t\u00e9  \n\n x", "Ünïcode,\ttabs 12!"]
+    for text in texts:
+        assert ours.encode(text) == reference(text).input_ids, text
+    assert ours.encode("12") == [vocab["1"], vocab["2"]]  # the merge "1 2" never applies
+    assert ours.encode("<|im_start|>x") == [1, vocab["x"]]
 
 
 def test_hf_directory_tokenizer_and_dispatch(tied_file, tmp_path):

@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ import ml_collections
 
 from harjax.data import sampling
 from harjax.data.normalization import Stats
-from harjax.reporting import plots, tables
+from harjax.reporting import plots, stats, tables
 from harjax.run.result import write_json
 from harjax.run.warm_start import InitTrainable, restore_best, trainable_template
 from harjax.sweeps import core
@@ -356,14 +357,33 @@ def summary_markdown(rows, folds_info, planned: int) -> str:
         by_seed = {r["seed"]: r["macro_f1"] for r in other}
         paired = [r["macro_f1"] - by_seed[r["seed"]] for r in runs if r["seed"] in by_seed]
         if paired:
-            gains.append([source, target, k, len(paired), tables.format_mean_std(paired)])
+            # A fold's seeds share its one split of the target: the interval is over seeds.
+            interval = stats.design_interval(paired, [0] * len(paired))
+            gains.append(((source, target, k), dataclasses.replace(interval, unit="seed")))
     if gains:
+        fixed = stats.correct_family([interval for _, interval in gains])
+        gain_lines = [
+            [
+                *key,
+                interval.units,
+                "—" if interval.n == 0 else f"{interval.mean:+.3f}",
+                "—" if interval.n < 2 else f"{interval.low:+.3f} to {interval.high:+.3f}",
+                stats.WORDS[corrected.uncorrected],
+                stats.format_p(corrected.p_holm),
+                stats.WORDS[corrected.corrected],
+                "—" if math.isnan(corrected.mdd) else f"{corrected.mdd:.3f}",
+            ]
+            for (key, interval), corrected in zip(gains, fixed)
+        ]
+        header = ["source", "target", "k", "n", "gain", "95 % CI", "verdict (uncorrected)"]
+        header += ["Holm p", "after Holm", "MDD (80 %)"]
         lines += [
             "",
             "Gain of pre-training: macro-F1(`sources`) − macro-F1(`none`), paired by seed "
-            "(same k-shot windows).",
+            "(same k-shot windows); 'better' means pre-training on the sources helps. "
+            + stats.design_note([interval for _, interval in gains], family="this table"),
             "",
-            tables.markdown_table(["source", "target", "k", "seeds", "gain"], gains, "lllrr"),
+            tables.markdown_table(header, gain_lines, "lllrrrlrlr"),
         ]
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from harjax.data import sampling
 from harjax.data.labels import COMMON_LABELS
@@ -339,3 +340,31 @@ def test_cli_rerun_of_a_finished_sweep_trains_nothing_and_prints_the_table(
     assert "config.train.num_steps: 12 -> 30" in done.stderr and "--overwrite" in done.stderr
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert json.loads((workdir / "config.json").read_text())["train"]["num_steps"] == 12
+
+
+def test_gain_of_pretraining_has_its_interval_holm_and_detectable_difference():
+    rows = [
+        {
+            "source": "a",
+            "target": "c",
+            "shots": k,
+            "init": init,
+            "seed": seed,
+            "accuracy": 0.5,
+            "macro_f1": 0.5 + (gain + 0.01 * seed if init == "sources" else 0.0),
+            "source_test_macro_f1": 0.9,
+        }
+        for k, gain in ((1, 0.10), (5, 0.0))
+        for init in ("sources", "none")
+        for seed in range(3)
+    ]
+    text = transfer.summary_markdown(rows, [], len(rows))
+    # k = 1: gains 0.10, 0.11, 0.12 over 3 seeds (one split): t interval 0.110 ± 0.025;
+    # k = 5: 0.00, 0.01, 0.02 (p 0.23), so Holm multiplies k = 1's p by 2.
+    low, high = scipy_stats.t.interval(0.95, 2, loc=0.11, scale=0.01 / 3**0.5)
+    p = scipy_stats.ttest_1samp([0.10, 0.11, 0.12], 0.0).pvalue
+    assert (
+        f"| a | c | 1 | 3 seeds | +0.110 | {low:+.3f} to {high:+.3f} | better | {2 * p:.3f} | "
+        "better |" in text
+    )
+    assert "| a | c | 5 | 3 seeds | +0.010 |" in text and "conditional on the one test" in text

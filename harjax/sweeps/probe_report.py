@@ -17,8 +17,10 @@ import dataclasses
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from harjax.reporting import plots, stats, tables
+from harjax.run import code_version
 from harjax.variants import REFERENCE
 
 PROJECTION_ONLY = "projection-only"
@@ -244,3 +246,25 @@ def plot(rows: Sequence[tables.Row], path: str | os.PathLike, title: str) -> Non
         levels={name: ci.mean for (name, layer), ci in means.items() if layer is None},
         bands=bands,
     )
+
+
+TITLE = "# Linear probe on frozen features"
+REBUILT = "Tables rebuilt from probe.csv"
+
+
+def rebuild(workdir: str | os.PathLike) -> str:
+    """Rewrites WORKDIR/probe.md from WORKDIR/probe.csv, keeping the header the probe wrote (its
+    data, backbone, machine and code): how a committed page follows the reporting code without
+    probing again. Returns the new text."""
+    workdir = Path(workdir)
+    old = (workdir / "probe.md").read_text().splitlines()
+    if not old or old[0] != TITLE:
+        raise ValueError(f"{workdir / 'probe.md'}: expected a page starting {TITLE!r}")
+    end = next((i for i, line in enumerate(old) if line.startswith("## ")), len(old))
+    header = [line for line in old[2:end] if not line.startswith(REBUILT)]
+    while header and not header[-1]:
+        header.pop()
+    header.append(f"{REBUILT} by code {code_version.describe(code_version.code_version())}.")
+    text = markdown(tables.read_csv(workdir / "probe.csv"), header)
+    (workdir / "probe.md").write_text(text)
+    return text

@@ -309,3 +309,20 @@ def test_resumes_finished_seeds_and_refuses_another_probe(tmp_path, tiny_llama_d
         probe.run_probe(config, workdir)
     probe.run_probe(config, workdir, overwrite=True)
     assert calls == [0, 1, 2, 0, 1, 2]
+
+
+def test_rebuild_rewrites_probe_md_from_probe_csv_keeping_its_header(tmp_path):
+    from harjax.reporting.tables import write_csv
+
+    rows = _synthetic_rows()
+    write_csv(rows, tmp_path / "probe.csv", probe.COLUMNS)
+    (tmp_path / "probe.md").write_text(
+        probe_report.markdown(rows, ["Dataset 'x', 3 seeds.", "", "Machine: m", "Code: c"])
+        .replace("Holm p", "old column")  # a page written by older reporting code
+    )
+    text = probe_report.rebuild(tmp_path)
+    assert text == (tmp_path / "probe.md").read_text()
+    assert "Holm p" in text and "old column" not in text
+    assert text.startswith("# Linear probe on frozen features\n\nDataset 'x', 3 seeds.\n\n")
+    assert "Machine: m\nCode: c\nTables rebuilt from probe.csv by code " in text
+    assert probe_report.rebuild(tmp_path).count("Tables rebuilt") == 1  # not stacked

@@ -128,6 +128,31 @@ def test_bad_backbone_is_one_error_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_reference_prints_transformers_nll_beside_ours(cli_main, tiny_gguf, capsys):
+    """`--reference`: transformers' GGUF loader scores the same ids; the two agree."""
+    assert cli_main(["--backbone", str(tiny_gguf), "--text", "the tea", "--reference"]) == 0
+    out = capsys.readouterr().out
+    ours = float(re.search(r"mean NLL: ([\d.]+) nats/token", out).group(1))
+    found = re.search(r"transformers NLL: ([\d.]+) nats/token; harjax ([\d.]+)", out)
+    assert float(found.group(2)) == pytest.approx(ours, abs=1e-3)
+    assert float(found.group(1)) == pytest.approx(float(found.group(2)), abs=1e-4)
+    assert re.search(r"loaded in [\d.]+ s \(float32\), peak memory [\d.]+ GiB", out)
+
+
+def test_unknown_architecture_is_one_error_naming_it(cli_main, tmp_path, capsys):
+    writer = gguf.GGUFWriter(str(tmp_path / "mamba.gguf"), "mamba")
+    writer.add_block_count(1)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(SystemExit):
+        cli_main(["--backbone", str(tmp_path / "mamba.gguf"), "--token-ids", "1,2"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "general.architecture is 'mamba'" in error and "['llama', 'qwen2']" in error
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -251,12 +251,15 @@ def rebuild_reports(workdir: str | Path) -> list[dict[str, Any]]:
         planned, rows = replan(workdir)
         write_reports(workdir, planned, rows)
         return collect_rows(planned)
-    found = []
+    found, partial = [], set()
     for depth, path in depths:
         planned, rows = replan(path)
         write_reports(path, planned, rows)
-        found += [{**row, "num_layers": depth} for row in collect_rows(planned)]
-    depth_report.write(workdir, protocol.kept(found))
+        done = [{**row, "num_layers": depth} for row in collect_rows(planned)]
+        if len(done) < len(planned):  # an unfinished depth: its rows and panel say partial
+            partial |= {(run.tags["shots"], depth) for run in planned}
+        found += done
+    depth_report.write(workdir, protocol.kept(found), partial=partial)
     return found
 
 

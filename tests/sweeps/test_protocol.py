@@ -290,3 +290,8 @@ def test_rebuild_reports_rewrites_a_sweeps_pages_from_its_run_directories(tmp_pa
     assert len(fewshot.rebuild_reports(tmp_path / "depth")) == 4
     assert (tmp_path / "depth" / "depth.md").read_text() == depth_page
     assert (tmp_path / "depth" / "layers2" / "results.md").exists()
+    # A depth not finished (a run's record gone) is marked partial in depth.md.
+    (tmp_path / "depth" / "layers2" / "runs" / "classical" / "k2_seed0" / "metrics.json").unlink()
+    fewshot.rebuild_reports(tmp_path / "depth")
+    depth_page = (tmp_path / "depth" / "depth.md").read_text()
+    assert "| all (partial) | 2 |" in depth_page and "| all | 1 |" in depth_page

@@ -8,6 +8,7 @@ UCI-HAR study's (same splits, seeds and k-shot draws: `docs/results/uci_har/runs
 not yet complete is said to be partial in depth.md: only its finished runs count.
 """
 
+import json
 from pathlib import Path
 
 from harjax.reporting import depth, tables
@@ -19,7 +20,7 @@ REFERENCE_STUDY = HERE.parent / "uci_har" / "runs"
 
 
 def main() -> None:
-    rows, notes = [], []
+    rows, notes, partial = [], [], set()
     for workdir in SWEEPS:
         done = sorted(
             workdir.glob("layers*/results.md"), key=lambda path: int(path.parent.name[6:])
@@ -33,6 +34,10 @@ def main() -> None:
             state = "complete" if finished == planned else "**partial**"
             where = results.parent.relative_to(HERE)
             notes.append(f"- {where}: {finished} of {planned} runs, {state}")
+            if finished < planned:  # its (k, depth) rows and panel say so too
+                sweep = json.loads((results.parent / "config.json").read_text())["sweep"]
+                depth_kept = int(results.parent.name[len("layers") :])
+                partial |= {(shots, depth_kept) for shots in sweep["shots"]}
     shots = {row["shots"] for row in rows}
     study = protocol.kept(protocol.select(tables.read_csv(REFERENCE_STUDY / "results.csv")))
     references = [r for r in study if r["shots"] in shots and r["variant"] in ("none", "classical")]
@@ -46,7 +51,7 @@ def main() -> None:
         *notes,
         "",
     ]
-    depth.write(HERE, rows, references, header_lines=header)
+    depth.write(HERE, rows, references, header_lines=header, partial=partial)
     print((HERE / "depth.md").read_text())
 
 

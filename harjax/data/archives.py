@@ -8,7 +8,9 @@ publishes none). Errors name the archive and the member.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -25,6 +27,38 @@ if TYPE_CHECKING:  # builder.py imports this module
     from harjax.data.builder import HARBuilder
 
 log = logging.getLogger(__name__)
+
+# Byte-order marks of UTF-16 text (Windows tools save CSV and text "as Unicode" that way).
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def decode_text(data: bytes, where: str, *, errors: str = "strict") -> str:
+    """A raw text file's text, decoded by its byte-order mark: UTF-16 when it starts with a
+    UTF-16 BOM, else UTF-8 (a UTF-8 BOM dropped). Every reader decodes through here."""
+    if data.startswith(UTF16_BOMS):
+        try:
+            return data.decode("utf-16", errors=errors)
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{where}: UTF-16 text (byte-order mark 0x{data[:2].hex()}) that does not "
+                f"decode ({error})"
+            ) from None
+    try:
+        return data.decode("utf-8-sig", errors=errors)
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{where}: not UTF-8 text ({error}); expected UTF-8, or UTF-16 with a byte-order mark"
+        ) from None
+
+
+def no_data(where: str, expected: str, *, header: str | None = None) -> DataError:
+    """The one error of every reader for a file without data: empty (nothing but white space),
+    or a header only. `expected` says what the file should hold."""
+    if header is None:
+        return DataError(f"{where}: empty file; expected {expected}")
+    return DataError(
+        f"{where}: header only ({header.strip()[:80]!r}), no data rows; expected {expected}"
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -116,12 +150,26 @@ class ArchiveMembers:
             raise DataError(f"{self.describe(name)}: missing from the archive") from error
 
     def read_text(self, name: str) -> str:
+        """The member's text, decoded by its byte-order mark (`decode_text`)."""
         with self._read_errors(name), self.open(name) as f:
             data = f.read()
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(f"{self.describe(name)}: not UTF-8 text ({error})") from error
+        return decode_text(data, self.describe(name))
+
+    def open_utf8(self, name: str) -> BinaryIO:
+        """The member as UTF-8 bytes for a streaming parser (pyarrow): a UTF-8 BOM skipped,
+        a UTF-16 file decoded in memory first; an empty member is `no_data`'s error."""
+        with self._read_errors(name):
+            f = self.open(name)
+            head = f.peek(4)
+            if not head.strip() or head.startswith(UTF16_BOMS):  # blank start: read it all
+                with f:
+                    text = decode_text(f.read(), self.describe(name))
+                if not text.strip():
+                    raise no_data(self.describe(name), "a CSV header line and data rows")
+                return io.BytesIO(text.encode("utf-8"))
+            if head.startswith(codecs.BOM_UTF8):
+                f.read(len(codecs.BOM_UTF8))
+        return f
 
     def _read_errors(self, name: str):
         return _ReraiseAsDataError(self.describe(name))

@@ -52,6 +52,8 @@ from harjax.data.signal import (
 
 log = logging.getLogger(__name__)
 
+# Line numbers of rows with missing values kept per file in the report (the count is exact).
+MISSING_LINES_LISTED = 20
 # The one tfds split of a dataset without an official split ("all" is reserved by tfds).
 NO_OFFICIAL_SPLIT = "full"
 
@@ -104,6 +106,18 @@ class Report:
     # stream (e.g. "a/nexus4_1") -> sensor -> rate in Hz the builder inferred from the file.
     sample_rates: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     classes_without_windows: list[str] = dataclasses.field(default_factory=list)
+    # file -> {"rows": rows with a missing sensor value, "lines": the first of them}
+    missing_values: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def count_missing(self, source: str, lines) -> None:
+        """Counts rows with a missing sensor value (an empty cell, `nan`, `?`) by file, with
+        their line numbers (the first `MISSING_LINES_LISTED`): docs/datasets/README.md."""
+        lines = [int(line) for line in np.asarray(lines).ravel()]
+        if not lines:
+            return
+        entry = self.missing_values.setdefault(source, {"rows": 0, "lines": []})
+        entry["rows"] += len(lines)
+        entry["lines"] += lines[: max(MISSING_LINES_LISTED - len(entry["lines"]), 0)]
 
     def drop_rows(self, reason: str, source: str, count: int = 1) -> None:
         """Counts raw rows a builder skipped (e.g. `null` labels), by reason and file."""
@@ -158,6 +172,13 @@ class Report:
             text += f"; inferred rates {self.rate_summary()}"
         if self.classes_without_windows:
             text += f"; classes without windows {self.classes_without_windows}"
+        if self.missing_values:
+            rows = sum(entry["rows"] for entry in self.missing_values.values())
+            first, entry = next(iter(self.missing_values.items()))
+            text += (
+                f"; {rows} rows with missing values in {len(self.missing_values)} files "
+                f"(first {first}:{entry['lines'][0]})"
+            )
         return text
 
 

@@ -9,17 +9,18 @@ their own scikit-learn pins, too heavy a dependency for ~100 lines of parsing; t
 covers what a classification set of the archive uses (`@timeStamps false`, `@classLabel
 true`, complete series) and refuses anything else with one error naming the file and line:
 no `@data`, a case whose dimensions differ in length (or from `@seriesLength`), a dimension
-count other than `@dimensions`, a label not in `@classLabel`, a missing value (`?`) or NaN.
+count other than `@dimensions`, a label not in `@classLabel`, an infinite value. A missing
+value (`?`, or NaN) is kept as NaN: the reader fills it under the gap policy and counts it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 
 import numpy as np
 
+from harjax.data.archives import no_data
 from harjax.data.errors import DataError
 
 # "The sampling frequency was 16 Hz", "sampled at 100Hz": a rate stated in the comment header.
@@ -70,6 +71,8 @@ def _flag(header: dict[str, str], tag: str, where: str, line: int) -> bool | Non
 def parse_ts(text: str, where: str) -> TsFile:
     """Parses a classification `.ts` file; every malformed input is a DataError at file:line."""
     lines = text.lstrip("\ufeff").splitlines()  # a byte-order mark is not part of line 1
+    if not any(line.strip() for line in lines):
+        raise no_data(where, "'#' comments, @tag header lines, @data, then one case per line")
     header: dict[str, str] = {}
     header_line: dict[str, int] = {}
     comment: list[str] = []
@@ -154,7 +157,7 @@ def parse_ts(text: str, where: str) -> TsFile:
         labels.append(label_index[label])
         case_lines.append(number)
     if not cases:
-        raise DataError(f"{where}:{data_start}: no cases after @data")
+        raise no_data(f"{where}:{data_start}", "one case per line after @data", header="@data")
     return TsFile(
         where=where,
         problem=header.get("problemname", ""),
@@ -182,8 +185,10 @@ def _int_tag(header: dict[str, str], line: dict[str, int], tag: str, where: str)
 
 
 def _values(field: str, where: str, dimension: int) -> np.ndarray:
-    """One dimension's comma-separated numbers; `?` (missing) and NaN are errors."""
-    tokens = field.split(",")
+    """One dimension's comma-separated numbers; `?` (the format's missing value) and NaN
+    become NaN, for the reader's gap policy; inf and anything else not a number are errors."""
+    tokens = [token.strip() for token in field.split(",")]
+    tokens = ["nan" if token == "?" else token for token in tokens]
     try:
         values = np.asarray(tokens, dtype=np.float64)
     except ValueError:
@@ -191,18 +196,15 @@ def _values(field: str, where: str, dimension: int) -> np.ndarray:
             try:
                 float(token)
             except ValueError:
-                what = "a missing value" if token.strip() == "?" else "not a number"
                 raise DataError(
-                    f"{where}: dimension {dimension + 1}, value {position}: {token.strip()!r} is "
-                    f"{what}; expected complete numeric series"
+                    f"{where}: dimension {dimension + 1}, value {position}: {token!r} is not a "
+                    "number; expected numbers (or '?' for a missing value)"
                 ) from None
         raise
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.flatnonzero(np.isinf(values))
     if len(bad):
-        value = values[bad[0]]
-        what = "NaN" if math.isnan(value) else "infinite"
         raise DataError(
-            f"{where}: dimension {dimension + 1}, value {bad[0] + 1} is {what}; expected "
-            "complete numeric series"
+            f"{where}: dimension {dimension + 1}, value {bad[0] + 1} is infinite; expected "
+            "finite numbers (or '?' for a missing value)"
         )
     return values

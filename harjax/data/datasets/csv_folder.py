@@ -13,6 +13,7 @@ label (or subject) inside a file starts a new recording. Class names are the sor
 Files are read as they stream (`read_csv`): a line over `MAX_LINE_BYTES`, a field over
 `MAX_FIELD_CHARS`, a NUL byte (a binary file) or bytes that are not UTF-8 stop the read with
 one error naming the file, the line and what was expected; memory follows the rows kept.
+A file that starts with a UTF-16 byte-order mark is read as UTF-16.
 
 Prepared data is cached under a config name that hashes the files' names and bytes (and a given
 rate): any edit re-prepares the folder, even one that keeps sizes and modification times. The
@@ -25,6 +26,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
+from harjax.data.archives import UTF16_BOMS, no_data
 from harjax.data.builder import HARBuilder, HARConfig, Recording, Report
 from harjax.data.errors import DataError
 from harjax.data.signal import (
@@ -75,13 +78,10 @@ class CsvTable:
 def _text_lines(path: Path, handle) -> Iterator[str]:
     """The file's lines as text, checked one at a time (length, NUL bytes, UTF-8)."""
     number = 0
+    if handle.peek(2)[:2] in UTF16_BOMS:
+        handle = _Utf16Lines(path, handle)
     while raw := handle.readline(MAX_LINE_BYTES + 1):
         number += 1
-        if number == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise DataError(
-                f"{path}:1: UTF-16 text (byte-order mark 0x{raw[:2].hex()}); expected UTF-8, "
-                "re-save the file as UTF-8"
-            )
         if b"\0" in raw:
             column = raw.index(b"\0") + 1
             raise DataError(
@@ -104,6 +104,23 @@ def _text_lines(path: Path, handle) -> Iterator[str]:
         yield text.removeprefix("\ufeff") if number == 1 else text
 
 
+class _Utf16Lines:
+    """A UTF-16 file (it starts with a byte-order mark) served as UTF-8 lines, so that one
+    line reader, with its checks, serves both encodings."""
+
+    def __init__(self, path: Path, handle):
+        self.path = path
+        self.text = io.TextIOWrapper(handle, encoding="utf-16", newline="")
+
+    def readline(self, limit: int) -> bytes:
+        try:
+            return self.text.readline(limit).encode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{self.path}: UTF-16 text (byte-order mark) that does not decode ({error})"
+            ) from None
+
+
 def read_csv(path: Path, *, labelled: bool = True) -> CsvTable:
     """Parses and checks one file as it streams; every error names the file and the line.
 
@@ -117,11 +134,11 @@ def read_csv(path: Path, *, labelled: bool = True) -> CsvTable:
     with open(path, "rb") as handle:
         reader = csv.reader(_text_lines(path, handle))
         try:
-            header = [name.strip() for name in next(reader)]
+            header = []
+            while not any(header):  # leading blank lines: an all-blank file is empty
+                header = [name.strip() for name in next(reader)]
         except StopIteration:
-            raise DataError(
-                f"{path}: empty file; expected a header line {','.join(required)}"
-            ) from None
+            raise no_data(str(path), f"a header line {','.join(required)} and rows") from None
         except csv.Error as error:
             raise DataError(f"{path}:1: not a CSV header ({error})") from None
         numeric = _check_header(path, header, required)
@@ -140,7 +157,7 @@ def read_csv(path: Path, *, labelled: bool = True) -> CsvTable:
         if rows:
             chunks.append(_parse_rows(path, first_line, rows, header, numeric, labelled))
     if not chunks:
-        raise DataError(f"{path}: header only, no data rows")
+        raise no_data(str(path), "rows after the header", header=",".join(header))
     columns = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
     timestamps = columns["timestamp"]
     if np.isnan(timestamps).any():
@@ -247,6 +264,8 @@ def table_recordings(
     """
     path = table.path
     check_channels(table.signal, channels, source=str(path))
+    # Empty or `nan` cells are missing values: counted by line, then gaps (gap policy).
+    report.count_missing(str(path), np.flatnonzero(np.isnan(table.signal).any(axis=1)) + 2)
     rate = sample_rate or nominal_rate(table.timestamps, source=str(path))
     check_timestamps(table.timestamps, source=str(path), sample_rate=rate)
     keys = np.char.add(np.char.add(table.labels.astype(str), "\0"), table.subjects.astype(str))

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
+from harjax.data.archives import ArchiveMembers, no_data
 from harjax.data.builder import HARBuilder, Recording
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, align_streams, split_on_label_change
@@ -99,7 +99,7 @@ class _Stream:
 
     def __init__(self, members: ArchiveMembers, name: str):
         self.where = members.describe(name)
-        with members._read_errors(name), members.open(name) as f:
+        with members._read_errors(name), members.open_utf8(name) as f:
             try:
                 table = pacsv.read_csv(
                     f, convert_options=pacsv.ConvertOptions(column_types=_COLUMN_TYPES)
@@ -111,6 +111,8 @@ class _Stream:
                 f"{self.where}:1: expected header {','.join(HEADER)}, "
                 f"found {','.join(table.column_names)}"
             )
+        if table.num_rows == 0:
+            raise no_data(self.where, "sensor rows", header=",".join(HEADER))
         table = table.unify_dictionaries()
         for column in ("Arrival_Time", "Creation_Time"):
             if table[column].null_count:
@@ -119,6 +121,7 @@ class _Stream:
         self.arrival = table["Arrival_Time"].to_numpy()
         self.creation = table["Creation_Time"].to_numpy()
         self.xyz = np.stack([table[c].to_numpy(zero_copy_only=False) for c in "xyz"], axis=1)
+        self.missing = np.isnan(self.xyz).any(axis=1)  # empty or `nan` cells
         inf = np.flatnonzero(np.isinf(self.xyz).any(axis=1))
         if len(inf):
             raise DataError(f"{self.where}:{inf[0] + 2}: inf in x/y/z ({self.xyz[inf[0]]})")
@@ -136,7 +139,7 @@ class _Stream:
 
     def _locate(self, members: ArchiveMembers, name: str, error: Exception) -> DataError:
         """Finds the offending line of a file pyarrow refused (only on this error path)."""
-        with members.open(name) as f:
+        with members.open_utf8(name) as f:
             for number, raw in enumerate(f, start=1):
                 fields = raw.decode("utf-8", "replace").rstrip("\r\n").split(",")
                 if len(fields) != len(HEADER):
@@ -256,6 +259,7 @@ class Hhar(HARBuilder):
         report = self.report
         gyro_groups = gyro.groups()
         for stream in (acc, gyro):
+            report.count_missing(stream.where, np.flatnonzero(stream.missing) + 2)
             nulls = (
                 int(np.sum(stream.gt == stream.labels.index(NULL))) if NULL in stream.labels else 0
             )
@@ -274,6 +278,18 @@ class Hhar(HARBuilder):
                     report.repair_rows(RESORTED, stream.where, backward)
             acc_rows = self._dedupe(acc, acc_rows)
             gyro_rows = self._dedupe(gyro, gyro_rows)
+            for stream, rows, sensor in ((acc, acc_rows, "acc"), (gyro, gyro_rows, "gyro")):
+                empty = np.isnan(stream.xyz[rows]).all(axis=0)
+                if len(rows) and empty.any():  # a broken file, not a gap
+                    names = [f"{sensor}_{axis}" for axis in np.array(list("xyz"))[empty]]
+                    raise DataError(
+                        f"{where}, {stream.lines(rows)} of {stream.where}: channel(s) {names} "
+                        f"are all NaN ({len(rows)} samples)"
+                    )
+            # Rows with a missing value (counted above) are left out: the alignment on the
+            # timestamps bridges the hole up to max_gap_s and splits beyond.
+            acc_rows = acc_rows[~acc.missing[acc_rows]]
+            gyro_rows = gyro_rows[~gyro.missing[gyro_rows]]
             if min(len(acc_rows), len(gyro_rows)) < 2:  # no step, no clock: nothing to align
                 report.drop_rows(
                     "fewer than 2 timestamps for this user/device", acc.where, len(acc_rows)

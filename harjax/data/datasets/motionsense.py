@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
+from harjax.data.archives import ArchiveMembers, no_data
 from harjax.data.builder import HARBuilder, Recording, natural_key
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
@@ -78,7 +78,7 @@ def read_trial_file(members: ArchiveMembers, name: str) -> np.ndarray:
     """(n, 6) canonical signal of one `sub_N.csv`; errors name the file and line."""
     where = members.describe(name)
     types = {c: pa.float64() for c in COLUMNS}
-    with members._read_errors(name), members.open(name) as f:
+    with members._read_errors(name), members.open_utf8(name) as f:
         try:
             table = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(column_types=types))
         except pa.ArrowInvalid as error:
@@ -88,6 +88,8 @@ def read_trial_file(members: ArchiveMembers, name: str) -> np.ndarray:
             f"{where}:1: expected header ',{','.join(COLUMNS)}', "
             f"found {','.join(table.column_names)!r}"
         )
+    if table.num_rows == 0:
+        raise no_data(where, "device-motion rows at 50 Hz", header=",".join(("", *COLUMNS)))
     values = {c: table[c].to_numpy(zero_copy_only=False) for c in COLUMNS}
     acc = np.stack([values[f"gravity.{a}"] + values[f"userAcceleration.{a}"] for a in "xyz"], 1)
     gyro = np.stack([values[f"rotationRate.{a}"] for a in "xyz"], 1)
@@ -102,7 +104,7 @@ def read_trial_file(members: ArchiveMembers, name: str) -> np.ndarray:
 def _locate(members: ArchiveMembers, name: str, error: Exception) -> DataError:
     """The offending line of a CSV pyarrow refused (only on this error path)."""
     where = members.describe(name)
-    with members.open(name) as f:
+    with members.open_utf8(name) as f:
         for number, raw in enumerate(f, start=1):
             fields = raw.decode("utf-8", "replace").rstrip("\r\n").split(",")
             if len(fields) != len(COLUMNS) + 1:
@@ -172,8 +174,12 @@ class MotionSense(HARBuilder):
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive) as members:
             for act, trial, subject, name in trial_files(members):
+                signal = read_trial_file(members, name)
+                # Empty or `nan` cells stay NaN: the base interpolates or splits (gap policy).
+                missing = np.flatnonzero(np.isnan(signal).any(axis=1))
+                self.report.count_missing(members.describe(name), missing + 2)
                 yield Recording(
-                    signal=read_trial_file(members, name),
+                    signal=signal,
                     sample_rate=SAMPLE_RATE,
                     label=act,
                     subject=subject,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
+from harjax.data.archives import ArchiveMembers, no_data
 from harjax.data.builder import HARBuilder, Recording, natural_key
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, split_on_label_change
@@ -124,6 +124,10 @@ class Pamap2(HARBuilder):
 
     def _file(self, table: np.ndarray, lines: list[int], folder: str, subject: str, where: str):
         """Recordings of one .dat file: one per activity run, IMU and gap-free stretch."""
+        # NaN samples (dropped packets) stay NaN for the base's gap filling; counted by line.
+        used = [first + offset for first in IMU_COLUMNS.values() for offset in (1, 2, 3, 7, 8, 9)]
+        missing = np.flatnonzero(np.isnan(table[:, used]).any(axis=1))
+        self.report.count_missing(where, np.asarray(lines)[missing])
         for run, (start, stop, activity) in enumerate(split_on_label_change(table[:, 1])):
             if activity == TRANSIENT:
                 self.report.drop_rows("activityID 0 (transient)", where, stop - start)
@@ -154,7 +158,7 @@ def _read_dat(text: str, where: str) -> tuple[np.ndarray, list[int]]:
     """The (rows, 54) table of a .dat file and each row's line number; errors name the line."""
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
-        raise DataError(f"{where}: empty file; expected {NUM_COLUMNS} columns per line")
+        raise no_data(where, f"{NUM_COLUMNS} space-separated columns per line")
     table = None
     try:
         table = np.loadtxt(lines, dtype=np.float64, ndmin=2)

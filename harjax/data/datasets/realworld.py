@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
+from harjax.data.archives import ArchiveMembers, decode_text, no_data
 from harjax.data.builder import HARBuilder, Recording, natural_key, recording_pieces
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, align_streams, nominal_rate
@@ -197,23 +197,30 @@ class RealWorld(HARBuilder):
         )
 
     def _read_csv(self, data: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
-        """(timestamps in s, (n, 3) values) of one CSV; rows with NaN are dropped and counted
-        (the timestamp-based alignment interpolates over them or splits at long holes)."""
-        text = _decode(data, where)
-        lines = text.splitlines()
-        header = [field.strip() for field in lines[0].split(",")] if lines else []
+        """(timestamps in s, (n, 3) values) of one CSV. Rows with a missing value are counted
+        (`report.missing_values`) and left out: the timestamp-based alignment interpolates
+        over the hole up to `max_gap_s` and splits beyond (docs/datasets/README.md)."""
+        lines = decode_text(data, where).splitlines()
+        expected = f"the header {','.join(CSV_HEADER)} and data rows"
+        if not any(line.strip() for line in lines):
+            raise no_data(where, expected)
+        header = [field.strip() for field in lines[0].split(",")]
         if header != CSV_HEADER:
             raise DataError(f"{where}:1: expected header {','.join(CSV_HEADER)}, found {header}")
+        if not any(line.strip() for line in lines[1:]):
+            raise no_data(where, expected, header=lines[0])
         table = _parse_table(lines[1:], len(CSV_HEADER), where, first_line=2)
         times, values = table[:, 1] / 1000.0, table[:, 2:5]
-        if len(values) and np.isnan(values).all(axis=0).any():
+        if np.isnan(values).all(axis=0).any():
             raise DataError(f"{where}: a channel is all NaN ({len(values)} rows)")
         bad = np.flatnonzero(np.isinf(table).any(axis=1))
         if len(bad):
             raise DataError(f"{where}:{bad[0] + 2}: inf value in {lines[bad[0] + 1]!r}")
-        keep = ~np.isnan(table[:, 1:5]).any(axis=1)
-        if not keep.all():
-            self.report.drop_rows("NaN value", where, int((~keep).sum()))
+        if np.isnan(times).any():
+            row = int(np.flatnonzero(np.isnan(times))[0])
+            raise DataError(f"{where}:{row + 2}: empty attr_time; expected ms since the epoch")
+        keep = ~np.isnan(values).any(axis=1)
+        self.report.count_missing(where, np.flatnonzero(~keep) + 2)
         times, values = times[keep], values[keep]
         order = np.argsort(times, kind="stable")
         times, values = times[order], values[order]
@@ -221,13 +228,6 @@ class RealWorld(HARBuilder):
         if not unique.all():
             self.report.drop_rows("repeated timestamp", where, int((~unique).sum()))
         return times[unique], values[unique]
-
-
-def _decode(data: bytes, where: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{where}: not UTF-8 text ({error})") from error
 
 
 def _parse_table(lines: list[str], columns: int, where: str, *, first_line: int) -> np.ndarray:
@@ -240,7 +240,10 @@ def _parse_table(lines: list[str], columns: int, where: str, *, first_line: int)
             return table
     except ValueError:
         pass
+    rows = []  # the slow path: empty cells are missing values (NaN), anything else an error
     for offset, line in enumerate(lines):
+        if not line.strip():
+            continue
         fields = line.split(",")
         if len(fields) != columns:
             raise DataError(
@@ -248,10 +251,10 @@ def _parse_table(lines: list[str], columns: int, where: str, *, first_line: int)
                 f"found {len(fields)}: {line!r}"
             )
         try:
-            [float(field) for field in fields]
+            rows.append([float(field) if field.strip() else np.nan for field in fields])
         except ValueError as error:
             raise DataError(f"{where}:{first_line + offset}: {error}: {line!r}") from error
-    raise DataError(f"{where}: could not parse as {columns} numeric columns")
+    return np.asarray(rows, dtype=np.float64).reshape(-1, columns)
 
 
 def _csv_files(

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
-from harjax.data.builder import HARBuilder, Recording
+from harjax.data.archives import ArchiveMembers, no_data
+from harjax.data.builder import HARBuilder, Recording, Report
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
 
@@ -72,7 +72,8 @@ def _read_matrix(members: ArchiveMembers, name: str, width: int | None) -> np.nd
     """Whitespace-separated numbers, `width` per line (None: one per line); errors name the line."""
     text = members.read_text(name)
     if not text.strip():
-        return np.zeros((0,) if width is None else (0, width))
+        per_line = "one number" if width is None else f"{width} numbers"
+        raise no_data(members.describe(name), f"{per_line} per line, one line per window")
     try:
         matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
         if width is None or matrix.shape[1] == width:
@@ -116,6 +117,8 @@ def _check_activity_labels(members: ArchiveMembers) -> None:
     name = members.locate("activity_labels.txt")
     lines = [line for line in members.read_text(name).splitlines() if line.strip()]
     expected = [f"{i} {label}" for i, label in enumerate(CLASS_NAMES, start=1)]
+    if not lines:
+        raise no_data(members.describe(name), f"the {len(expected)} lines 'id ACTIVITY'")
     for number, (line, want) in enumerate(zip(lines, expected, strict=False), start=1):
         if line.split() != want.split():
             raise DataError(f"{members.describe(name)}:{number}: expected {want!r}, found {line!r}")
@@ -142,8 +145,11 @@ def chain_windows(subjects: np.ndarray, activities: np.ndarray, signal: np.ndarr
     return np.concatenate([[False], follows])
 
 
-def read_split(members: ArchiveMembers, split: str) -> Iterator[Recording]:
-    """Rebuilt recordings of one official split (`train` or `test`)."""
+def read_split(
+    members: ArchiveMembers, split: str, report: Report | None = None
+) -> Iterator[Recording]:
+    """Rebuilt recordings of one official split (`train` or `test`); rows holding a `nan`
+    are counted in `report.missing_values` and left to the base's gap filling."""
     y_name = members.locate(f"{split}/y_{split}.txt")
     subject_name = members.locate(f"{split}/subject_{split}.txt")
     activities, subjects = _read_ids(members, y_name), _read_ids(members, subject_name)
@@ -168,6 +174,10 @@ def read_split(members: ArchiveMembers, split: str) -> Iterator[Recording]:
             raise DataError(
                 f"{members.describe(name)}: {len(matrix)} rows, but {members.describe(y_name)} "
                 f"has {len(activities)}; expected one window per label"
+            )
+        if report is not None:
+            report.count_missing(
+                members.describe(name), np.flatnonzero(np.isnan(matrix).any(axis=1)) + 1
             )
         columns.append(matrix * factor)
         names.append(name)
@@ -219,7 +229,7 @@ class UciHar(HARBuilder):
             _check_activity_labels(members)
             rows = recordings = 0
             for split in self.SPLITS:
-                for recording in read_split(members, split):
+                for recording in read_split(members, split, self.report):
                     rows += 1 + (len(recording.signal) - WINDOW) // STEP
                     recordings += 1
                     yield recording

@@ -39,16 +39,18 @@ import numpy as np
 import scipy.signal
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, download
+from harjax.data.archives import ArchiveMembers, decode_text, download
 from harjax.data.builder import HARBuilder, HARConfig, Recording
 from harjax.data.errors import DataError
-from harjax.data.signal import ACC_CHANNELS, CANONICAL_CHANNELS
+from harjax.data.signal import ACC_CHANNELS, CANONICAL_CHANNELS, fill_gaps
 from harjax.data.ts_format import TsFile, parse_ts
 
 PREFIX = "uea:"
 SPLIT_FILES = {"train": "TRAIN", "test": "TEST"}  # tfds split -> file suffix
 URL = "https://www.timeseriesclassification.com/aeon-toolkit/{name}.zip"
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+# Resampling a case to the window draws a line through its samples: it needs two.
+MIN_SERIES_LENGTH = 2
 
 
 def problem_name(spec: str) -> str:
@@ -70,20 +72,22 @@ def read_files(source: Path, name: str) -> dict[str, tuple[str, str]]:
             path = source / f"{name}_{suffix}.ts"
             if not path.is_file():
                 raise DataError(f"{path}: not found; expected {name}_TRAIN.ts and {name}_TEST.ts")
-            found[split] = (_decode(path.read_bytes()), str(path))
+            found[split] = (_decode(path.read_bytes(), str(path)), str(path))
         return found
     with ArchiveMembers(source) as members:
         for split, suffix in SPLIT_FILES.items():
             member = members.locate(f"{name}_{suffix}.ts")
+            where = members.describe(member)
             with members._read_errors(member), members.open(member) as f:
-                found[split] = (_decode(f.read()), members.describe(member))
+                found[split] = (_decode(f.read(), where), where)
     return found
 
 
-def _decode(data: bytes) -> str:
-    # Comment headers are free text, not always valid UTF-8 (Handwriting's already holds a
-    # replacement character); the numbers are ASCII, so replacing a bad byte changes nothing read.
-    return data.decode("utf-8", errors="replace")
+def _decode(data: bytes, where: str) -> str:
+    # UTF-16 by its byte-order mark, else UTF-8. Comment headers are free text, not always
+    # valid UTF-8 (Handwriting's already holds a replacement character); the numbers are
+    # ASCII, so replacing a bad byte changes nothing read.
+    return decode_text(data, where, errors="replace")
 
 
 def to_length(case: np.ndarray, length: int) -> np.ndarray:
@@ -157,6 +161,9 @@ class UeaArchive(HARBuilder, skip_registration=True):
             for candidate in (manual, manual / self.problem):
                 if (candidate / train_file).is_file():
                     return candidate
+            for candidate in (manual, manual / self.problem):  # the TEST file alone: name TRAIN
+                if (candidate / f"{self.problem}_TEST.ts").is_file():
+                    return candidate
             if (manual / f"{self.problem}.zip").is_file():
                 return manual / f"{self.problem}.zip"
         where = manual if manual is not None else "<manual_dir>"
@@ -165,6 +172,9 @@ class UeaArchive(HARBuilder, skip_registration=True):
             f"or {where}/{self.problem}/, or {self.problem}.zip in {where}/. "
             f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
         )
+        if manual is not None:  # the user's files only: never the download instead
+            found = "does not exist" if not manual.exists() else "holds none of them"
+            raise DataError(f"{instructions} (manual_dir {found}; nothing is downloaded)")
         if data_dir is None:
             raise DataError(instructions)
         dest = Path(data_dir) / "downloads" / self.ARCHIVE_NAME
@@ -210,6 +220,7 @@ class UeaArchive(HARBuilder, skip_registration=True):
             for index, (case, label, line) in enumerate(
                 zip(ts.cases, ts.labels, ts.lines, strict=True)
             ):
+                case = self._complete(case, rate, ts.where, line, f"case {index} of {split}")
                 yield Recording(
                     signal=to_length(case, length),
                     # Already at the window's length: the base must not resample again.
@@ -220,3 +231,27 @@ class UeaArchive(HARBuilder, skip_registration=True):
                     source=f"{ts.where}:{line}",
                     split=split,
                 )
+
+    def _complete(self, case: np.ndarray, rate: float, file: str, line: int, name: str):
+        """The case with its missing values (`?`, NaN) filled by the gap policy, counted; a
+        case split by a longer hole, or shorter than two samples, is an error naming it."""
+        where = f"{file}:{line} ({name})"
+        if np.isnan(case).any():
+            self.report.count_missing(file, [line])
+            max_gap = int(round(self.builder_config.max_gap_s * rate))
+            pieces, gaps = fill_gaps(case.T, max_gap_samples=max_gap, source=where)
+            self.report.add_gaps(gaps)
+            if len(pieces) != 1:
+                raise DataError(
+                    f"{where}: missing values over more than max_gap_s = "
+                    f"{self.builder_config.max_gap_s:g} s ({max_gap} samples at {rate:g} Hz) "
+                    "inside the series; expected a complete series or shorter gaps"
+                )
+            case = pieces[0].T
+        if case.shape[1] < MIN_SERIES_LENGTH:
+            raise DataError(
+                f"{where}: series of length {case.shape[1]}; expected at least "
+                f"{MIN_SERIES_LENGTH} samples to resample to the window of "
+                f"{self.builder_config.window_length}"
+            )
+        return case

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers
+from harjax.data.archives import ArchiveMembers, decode_text, no_data
 from harjax.data.builder import HARBuilder, Recording, recording_pieces
 from harjax.data.errors import DataError
 from harjax.data.signal import ACC_CHANNELS, resample_irregular
@@ -79,6 +79,8 @@ class Wisdm(HARBuilder):
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         text, where = _raw_text(archive)
+        if not text.strip():
+            raise no_data(where, "records user,activity,timestamp,x,y,z;")
         records, repairs = self._parse(text, where)
         self.info.metadata["wisdm_repairs"] = dict(repairs)
         if repairs:
@@ -101,6 +103,17 @@ class Wisdm(HARBuilder):
         """Recordings of one run of records (one user, one activity, consecutive lines)."""
         times = np.array([r[2] for r in rows], dtype=np.float64) * 1e-9
         xyz = np.array([r[3] for r in rows], dtype=np.float64)
+        missing = np.isnan(xyz)
+        if missing.all(axis=0).any():
+            names = [ACC_CHANNELS[c] for c in np.flatnonzero(missing.all(axis=0))]
+            raise DataError(
+                f"{where}:{lines[0]}-{lines[1]}: {names} missing in all {len(rows)} records of "
+                f"user {user}'s {activity} run: a broken file, not a gap"
+            )
+        # Records with a missing value (counted in `_record`) are left out: the 20 Hz grid
+        # bridges their hole up to max_gap_s and splits beyond (docs/datasets/README.md).
+        keep = ~missing.any(axis=1)
+        rows, times, xyz = [r for r, k in zip(rows, keep) if k], times[keep], xyz[keep]
         steps = np.diff(times)
         if len(steps) and not 0.025 <= float(np.median(steps)) <= 0.1:
             log.warning("wisdm: %s:%s-%s: timestamps unusable, uniform 20 Hz", where, *lines)
@@ -168,25 +181,27 @@ class Wisdm(HARBuilder):
                 f"{where}:{number}: expected 6 fields user,activity,timestamp,x,y,z; found "
                 f"{len(fields)}: {','.join(fields)!r}"
             )
-        if "" in fields:
+        user, activity, timestamp, *xyz = fields
+        if "" in (user, activity, timestamp):
             self.report.drop_rows("record with an empty field", where)
             return None
-        user, activity, timestamp, *xyz = fields
         if activity not in CLASS_NAMES:
             raise DataError(
                 f"{where}:{number}: unknown activity {activity!r}; expected one of {CLASS_NAMES}"
             )
         try:
             timestamp_ns = int(timestamp)
-            values = tuple(float(v) for v in xyz)
+            values = tuple(float(v) if v else np.nan for v in xyz)
             int(user)
         except ValueError as error:
             raise DataError(f"{where}:{number}: {error} in {','.join(fields)!r}") from error
-        if not np.isfinite(values).all():
-            raise DataError(f"{where}:{number}: non-finite value in {','.join(fields)!r}")
+        if np.isinf(values).any():
+            raise DataError(f"{where}:{number}: infinite value in {','.join(fields)!r}")
         if timestamp_ns == 0:
             self.report.drop_rows("timestamp 0", where)
             return None
+        if np.isnan(values).any():  # a missing value (empty or `nan`): see `_run`
+            self.report.count_missing(where, [number])
         return (user, activity, timestamp_ns, values, number)
 
 
@@ -207,7 +222,7 @@ def _raw_text(archive: Path) -> tuple[str, str]:
             name = members.locate(RAW_NAME)
             return members.read_text(name), members.describe(name)
     if archive.name == RAW_NAME:
-        return _decode(archive.read_bytes(), str(archive)), str(archive)
+        return decode_text(archive.read_bytes(), str(archive)), str(archive)
     try:
         with tarfile.open(archive, "r:*") as tar:
             names = [m.name for m in tar.getmembers() if m.isfile()]
@@ -221,11 +236,4 @@ def _raw_text(archive: Path) -> tuple[str, str]:
     except (tarfile.TarError, zlib.error, EOFError, OSError) as error:
         raise DataError(f"{archive}: not a readable tar.gz archive ({error})") from error
     where = f"{archive}!{hits[0]}"
-    return _decode(data, where), where
-
-
-def _decode(data: bytes, where: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(f"{where}: not UTF-8 text ({error})") from error
+    return decode_text(data, where), where

@@ -100,7 +100,9 @@ def set_field(lines, line_index, field, value):
         (lambda lines: set_field(lines, 7, 2, "inf"), r":8: column 'acc_y' holds inf"),
         (lambda lines: set_field(lines, 9, 8, ""), r":10: empty subject"),
         (lambda lines: set_field(lines, 3, 3, "1,2"), r":4: 10 fields, expected 9"),
-        (lambda lines: lines[:1], "header only"),
+        (lambda lines: lines[:1], r": header only \('timestamp,acc_x,"),
+        (lambda lines: [], ": empty file"),
+        (lambda lines: ["", "  "], ": empty file"),
     ],
 )
 def test_bad_input_names_file_and_line(tmp_path, edit, message):
@@ -179,12 +181,21 @@ def test_bad_bytes_name_file_line_and_what_was_expected(tmp_path, body, message)
         CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds").download_and_prepare()
 
 
-def test_utf16_is_named_as_such(tmp_path):
+def test_utf16_is_read_by_its_byte_order_mark(tmp_path):
+    from harjax.data.datasets.csv_folder import read_csv
+
     folder = make_folder(tmp_path / "utf16")
     path = folder / "s1.csv"
-    path.write_bytes(path.read_text().encode("utf-16"))
-    with pytest.raises(DataError, match=r"s1\.csv:1: UTF-16 text .*expected UTF-8"):
-        CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds")
+    expected, text = read_csv(path), path.read_text()
+    for encoding in ("utf-16", "utf-16-be", "utf-8-sig"):  # BOM: LE (Windows), BE, UTF-8
+        bom = {"utf-16-be": "\ufeff"}.get(encoding, "")
+        path.write_bytes((bom + text).encode(encoding))
+        found = read_csv(path)
+        np.testing.assert_array_equal(found.signal, expected.signal)
+        assert list(found.labels) == list(expected.labels)
+    path.write_bytes(b"\xff\xfe" + b"t\x00\x00\xd8")  # a lone surrogate: not UTF-16
+    with pytest.raises(DataError, match=r"s1\.csv: UTF-16 text \(byte-order mark\) that does not"):
+        read_csv(path)
 
 
 def test_a_huge_sparse_file_stops_at_once_with_bounded_memory(tmp_path):
@@ -241,3 +252,14 @@ def test_what_preparation_drops_or_interpolates_is_one_warning_line(tmp_path, ca
     assert "interpolated 3 samples in 1 gaps; dropped 80 samples in long or edge gaps" in (
         record.getMessage()
     )
+
+
+def test_missing_values_are_gaps_counted_with_file_and_line(tmp_path):
+    folder = make_folder(tmp_path / "missing")
+    path = folder / "s2.csv"
+    lines = set_field(set_field(path.read_text().splitlines(), 30, 2, ""), 41, 5, "nan")
+    path.write_text("\n".join(lines) + "\n")
+    builder = CsvFolder(folder, config=har_config(), data_dir=tmp_path / "tfds")
+    builder.download_and_prepare()
+    assert builder.report.missing_values == {str(path): {"rows": 2, "lines": [31, 42]}}
+    assert builder.report.samples_interpolated == 2  # short gaps: interpolated

@@ -225,7 +225,7 @@ def test_partial_archive_builds_with_a_warning_and_the_full_label_list(tmp_path,
     labels = {CLASS_NAMES[r["label"]] for r in _records(builder)}
     assert labels == set(CLASS_NAMES) - {"bike"}
 
-    nothing = [s for s in streams if s.device == "gear_1"]
+    nothing = streams  # every file keeps its rows, none of them labelled
     for s in nothing:
         s.gt = ["null"] * len(s.creation_ns)
     with pytest.raises(DataError, match=r"no usable recording in .*looked for rows with gt in"):
@@ -320,3 +320,39 @@ def test_a_device_with_one_row_is_dropped_and_counted(tmp_path):
         "Phones_gyroscope.csv": 1,
     }
     assert "c/s3_1" not in builder.report.sample_rates
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"\n  \n", "empty file"),
+        (b"Index,Arrival_Time,Creation_Time,x,y,z,User,Model,Device,gt\n", "header only"),
+    ],
+    ids=["empty", "blank", "header_only"],
+)
+def test_an_empty_or_header_only_file_is_one_error_naming_it(tmp_path, content, message):
+    tree = A.write_hhar(tmp_path / "raw", _all_streams())
+    (tree / WATCH_GYRO).write_bytes(content)
+    with pytest.raises(DataError, match=rf"Watch_gyroscope.csv: {message}"):
+        _prepare(tmp_path, tree)
+
+
+def test_utf16_files_are_read_and_missing_values_counted_by_line(tmp_path):
+    tree = A.write_hhar(tmp_path / "raw", _all_streams())
+    expected = _records(_prepare(tmp_path / "utf8", tree))
+    text = (tree / WATCH_GYRO).read_text()
+    (tree / WATCH_GYRO).write_bytes(text.encode("utf-16"))  # what Excel's "Unicode text" saves
+    found = _records(_prepare(tmp_path / "utf16", tree))
+    assert len(found) == len(expected)
+    np.testing.assert_array_equal(
+        np.stack([r["signal"] for r in found]), np.stack([r["signal"] for r in expected])
+    )
+    _edit_line(tree / PHONES_ACC, 9, _field(4, ""))  # an empty cell: a missing value
+    _edit_line(tree / PHONES_ACC, 12, _field(3, "nan"))
+    builder = _prepare(tmp_path / "missing", tree)
+    missing = builder.report.missing_values
+    assert {Path(k).name: v for k, v in missing.items()} == {
+        "Phones_accelerometer.csv": {"rows": 2, "lines": [9, 12]}
+    }
+    assert len(_records(builder)) == len(expected)  # bridged, as any gap up to max_gap_s

@@ -175,3 +175,35 @@ def test_all_nan_channel_corrupt_zip_and_empty_class(tmp_path):
     partial = _prepare(tmp_path / "c", _manual(tmp_path / "c", short_sit))
     assert partial.report.classes_without_windows == ["sit"]
     assert "sit" in partial.info.features["label"].names
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "empty file"),
+        ("\n \n", "empty file"),
+        (None, r"header only \(',attitude.roll,"),
+    ],
+    ids=["empty", "blank", "header_only"],
+)
+def test_an_empty_or_header_only_file_is_one_error_naming_it(tmp_path, content, message):
+    tree = A.write_motionsense(tmp_path / "raw", _trials())
+    path = tree / WLK / "sub_2.csv"
+    path.write_text(path.read_text().splitlines()[0] + "\n" if content is None else content)
+    with pytest.raises(DataError, match=rf"wlk_7/sub_2.csv: {message}"):
+        _prepare(tmp_path, tree)
+
+
+def test_utf16_files_are_read_and_missing_values_counted_by_line(tmp_path):
+    tree = A.write_motionsense(tmp_path / "raw", _trials())
+    expected = _records(_prepare(tmp_path / "utf8", tree))
+    path = tree / WLK / "sub_2.csv"
+    path.write_bytes(path.read_text().encode("utf-16"))
+    found = _records(_prepare(tmp_path / "utf16", tree))
+    assert [r["signal"].tolist() for r in found] == [r["signal"].tolist() for r in expected]
+    path.write_text(path.read_text(encoding="utf-16"))
+    _edit_line(path, 9, lambda s: ",".join(s.split(",")[:5] + [""] + s.split(",")[6:]))
+    builder = _prepare(tmp_path / "missing", tree)
+    missing = {"/".join(Path(k).parts[-2:]): v for k, v in builder.report.missing_values.items()}
+    assert missing == {"wlk_7/sub_2.csv": {"rows": 1, "lines": [9]}}
+    assert len(_records(builder)) == len(expected)  # interpolated: a one-sample gap

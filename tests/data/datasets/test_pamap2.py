@@ -211,3 +211,29 @@ def test_reads_the_repository_zip_around_the_archive(tmp_path):
     builder = Pamap2(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
     builder.download_and_prepare()
     assert len(_records(builder)) == (len(ACTIVITIES) + 2) * 3 * _windows(ROWS)
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \n"], ids=["empty", "blank"])
+def test_an_empty_file_is_one_error_naming_it(tmp_path, content):
+    """Headerless .dat files: only the empty case exists; it names the file."""
+    with pytest.raises(DataError, match=r"Protocol/subject102.dat: empty file; expected 54"):
+        _prepare(tmp_path, raw={_member("Protocol", 102): content})
+
+
+def test_utf16_files_are_read_and_missing_values_counted_by_line(tmp_path):
+    protocol, _ = _files()
+    expected = _records(_prepare(tmp_path / "utf8"))
+    text = B.pamap2_text(protocol[102]).decode()
+    utf16 = {_member("Protocol", 102): text.encode("utf-16")}
+    found = _records(_prepare(tmp_path / "utf16", raw=utf16))
+    assert [r["signal"].tolist() for r in found] == [r["signal"].tolist() for r in expected]
+    lines = text.splitlines()
+    for number in (60, 75):  # a dropped packet: NaN in the hand IMU's gyroscope
+        fields = lines[number - 1].split()
+        fields[3 + 8] = "NaN"
+        lines[number - 1] = " ".join(fields)
+    raw = {_member("Protocol", 102): ("\n".join(lines) + "\n").encode()}
+    builder = _prepare(tmp_path / "missing", raw=raw)
+    missing = {k.rsplit("!", 1)[-1]: v for k, v in builder.report.missing_values.items()}
+    assert missing == {"PAMAP2_Dataset/Protocol/subject102.dat": {"rows": 2, "lines": [60, 75]}}
+    assert len(_records(builder)) == len(expected)  # interpolated: one-sample gaps

@@ -238,3 +238,45 @@ def test_corrupt_archive_missing_archive_and_empty_class(tmp_path, monkeypatch):
     partial = _prepare(tmp_path / "no_jumping", parts)
     assert partial.report.classes_without_windows == ["jumping"]
     assert "jumping" in partial.info.features["label"].names
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda lines: lines[:1], r"header only \('id,attr_time,attr_x,attr_y,attr_z'\)"),
+        (lambda lines: [], "empty file"),
+        (lambda lines: ["", " "], "empty file"),
+    ],
+    ids=["header_only", "empty", "blank"],
+)
+def test_an_empty_or_header_only_file_is_one_error_naming_it(tmp_path, edit, message):
+    """A header-only gyroscope CSV was an IndexError traceback (issue 29)."""
+    replace = _with_csv(1, "gyr", "walking", edit)
+    with pytest.raises(DataError, match=rf"Gyroscope_walking_chest.csv: {message}"):
+        _prepare(tmp_path, replace=replace)
+
+
+def test_utf16_csv_is_read_and_missing_values_counted_by_line(tmp_path):
+    expected = _records(_prepare(tmp_path / "utf8"))
+
+    def utf16(name):
+        members = B.realworld_members(_parts())
+        with zipfile.ZipFile(io.BytesIO(members[name])) as archive:
+            inner = {n: archive.read(n) for n in archive.namelist()}
+        csv = next(n for n in inner if n.endswith("_chest.csv"))
+        inner[csv] = inner[csv].decode().encode("utf-16")
+        return {name: B._zip_bytes(inner)}
+
+    replace = utf16("proband1/data/gyr_sitting_csv.zip")
+    found = _records(_prepare(tmp_path / "utf16", replace=replace))
+    assert [r["signal"].tolist() for r in found] == [r["signal"].tolist() for r in expected]
+
+    def blank(lines):
+        lines[9] = ",".join(lines[9].split(",")[:3]) + ",,0.5"  # an empty attr_y cell
+        lines[11] = ",".join(lines[11].split(",")[:4]) + ",nan"
+        return lines
+
+    builder = _prepare(tmp_path / "missing", replace=_with_csv(1, "acc", "lying", blank))
+    missing = {k.rsplit("!", 1)[-1]: v for k, v in builder.report.missing_values.items()}
+    assert missing == {"acc_lying_chest.csv": {"rows": 2, "lines": [10, 12]}}
+    assert len(_records(builder)) == len(expected)  # bridged like any short gap

@@ -235,3 +235,37 @@ def test_missing_archive_says_what_to_put_where(tmp_path):
     builder.URL = "file:///nonexistent/human+activity+recognition+using+smartphones.zip"
     with pytest.raises(DataError, match=r"expected one of .*'UCI HAR Dataset.zip'.* in .*empty/"):
         builder.download_and_prepare()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"{SIGNALS}/body_gyro_z_train.txt",
+        "UCI HAR Dataset/test/y_test.txt",
+        "UCI HAR Dataset/activity_labels.txt",
+    ],
+    ids=["signal", "labels", "activity_labels"],
+)
+@pytest.mark.parametrize("content", ["", "\n  \n"], ids=["empty", "blank"])
+def test_an_empty_file_is_one_error_naming_it(tmp_path, name, content):
+    """Headerless text: an empty file (no header-only case) is named as such, not as a row
+    count that disagrees with another file."""
+    tree = _write(tmp_path)
+    (tree / name).write_text(content)
+    with pytest.raises(DataError, match=rf"{Path(name).name}: empty file; expected"):
+        _prepare(tmp_path, tree)
+
+
+def test_utf16_files_are_read_and_missing_values_counted_by_line(tmp_path):
+    tree = _write(tmp_path)
+    expected = _records(_prepare(tmp_path / "utf8", tree), "train")
+    path = tree / SIGNALS / "total_acc_x_train.txt"
+    text = path.read_text()
+    path.write_bytes(text.encode("utf-16"))
+    found = _records(_prepare(tmp_path / "utf16", tree), "train")
+    assert [r["signal"].tolist() for r in found] == [r["signal"].tolist() for r in expected]
+    path.write_text(text)
+    _edit_line(path, 2, lambda s: " ".join(["nan", *s.split()[1:]]))
+    builder = _prepare(tmp_path / "missing", tree)
+    missing = {Path(k).name: v for k, v in builder.report.missing_values.items()}
+    assert missing == {"total_acc_x_train.txt": {"rows": 1, "lines": [2]}}

@@ -164,17 +164,16 @@ def test_header_rate_and_values(tmp_path):
             r"toy.ts:11: series of length 3; expected @seriesLength 4",
         ),
         (HEADER + CASE + ":jump\n", r"toy.ts:11: class label 'jump' is not in @classLabel"),
-        (HEADER + "1,2,NaN,4:0,0,0,0:1,1,1,1:run\n", r"toy.ts:11: dimension 1, value 3 is NaN"),
-        (
-            HEADER + "1,2,3,4:0,?,0,0:1,1,1,1:run\n",
-            r"toy.ts:11: dimension 2, value 2: '\?' is a missing",
-        ),
+        (HEADER + "1,2,inf,4:0,0,0,0:1,1,1,1:run\n", r"toy.ts:11: dimension 1, value 3 is inf"),
+        (HEADER + "1,2,3,4:0,x,0,0:1,1,1,1:run\n", r"toy.ts:11: dimension 2, value 2: 'x' is not"),
+        ("", r"toy.ts: empty file"),
+        ("\n\n", r"toy.ts: empty file"),
         (HEADER + "1,2,3,4:0,0,0,0:run\n", r"toy.ts:11: 2 dimensions; expected @dimensions 3"),
         (
             HEADER.replace("@classLabel true walk run", "@classLabel false"),
             r"toy.ts:9: @classLabel",
         ),
-        (HEADER, r"toy.ts:10: no cases after @data"),
+        (HEADER, r"toy.ts:10: header only \('@data'\), no data rows"),
     ],
 )
 def test_malformed_files_name_file_and_line(text, message):
@@ -220,3 +219,56 @@ def test_download_when_no_manual_dir_records_its_checksum(tmp_path, monkeypatch)
     assert record.read_text().strip() and builder.CLASS_NAMES[0] == "EPILEPSY"
     UeaArchive("uea:Epilepsy", config=har_config(), data_dir=tmp_path)  # reused: no new download
     assert len(asked) == 1
+
+
+def _toy(manual: Path, train: str, test: str = CASE + ":run\n", header: str = HEADER) -> Path:
+    manual.mkdir(parents=True, exist_ok=True)
+    (manual / "Toy_TRAIN.ts").write_text(header + train)
+    (manual / "Toy_TEST.ts").write_text(header + test)
+    return manual
+
+
+def test_a_too_short_series_is_an_error_naming_the_case_and_its_length(tmp_path):
+    """A length-1 series was reported as 'all NaN (128 samples)', which resampling made."""
+    header = HEADER.replace("@equalLength true\n@seriesLength 4\n", "@equalLength false\n")
+    manual = _toy(tmp_path / "m", CASE + ":walk\n" + "5:0:9.8:run\n", header=header)
+    with pytest.raises(DataError, match=r"Toy_TRAIN.ts:11 \(case 1 of train\): series of length 1"):
+        _build(tmp_path / "tfds", "Toy", manual)
+
+
+def test_missing_values_are_filled_as_gaps_and_counted_by_line(tmp_path):
+    manual = _toy(tmp_path / "m", CASE + ":walk\n" + "1,2,?,4:0,0,0,0:9.8,NaN,9.8,9.8:run\n")
+    builder = _build(tmp_path / "tfds", "Toy", manual)
+    expected = {str(manual / "Toy_TRAIN.ts"): {"rows": 1, "lines": [12]}}
+    assert builder.report.missing_values == expected
+    signals = [r["signal"] for r in builder.as_data_source()["train"]]
+    assert len(signals) == 2 and all(np.isfinite(s).all() for s in signals)
+    long_hole = "1,?,?,?,?,?,?,?,?,9:" + ",".join(["0"] * 10) + ":" + ",".join(["9.8"] * 10)
+    header = HEADER.replace("@seriesLength 4", "@seriesLength 10")
+    test = long_hole.replace("?", "5") + ":run\n"
+    manual = _toy(tmp_path / "m2", long_hole + ":run\n", test, header)
+    with pytest.raises(DataError, match=r"TRAIN.ts:11 \(case 0 of train\): missing values over"):
+        _build(tmp_path / "tfds2", "Toy", manual)
+
+
+def test_utf16_ts_files_are_read(tmp_path):
+    manual = _toy(tmp_path / "m", CASE + ":walk\n")
+    utf8 = _build(tmp_path / "a", "Toy", manual)
+    expected = [r["signal"] for r in utf8.as_data_source()["train"]]
+    for name in ("Toy_TRAIN.ts", "Toy_TEST.ts"):
+        (manual / name).write_bytes((manual / name).read_text().encode("utf-16"))
+    found = [r["signal"] for r in _build(tmp_path / "b", "Toy", manual).as_data_source()["train"]]
+    np.testing.assert_array_equal(np.stack(found), np.stack(expected))
+
+
+def test_manual_dir_without_the_files_is_an_error_never_a_download(tmp_path, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_download)
+    manual = _toy(tmp_path / "m", CASE + ":walk\n")
+    (manual / "Toy_TRAIN.ts").unlink()  # only the TEST file is there
+    with pytest.raises(DataError, match=r"Toy_TRAIN.ts: not found"):
+        UeaArchive("uea:Toy", config=har_config(), data_dir=tmp_path, manual_dir=manual)
+    with pytest.raises(DataError, match=r"expected Toy_TRAIN.ts .*manual_dir does not exist"):
+        UeaArchive("uea:Toy", config=har_config(), data_dir=tmp_path, manual_dir=tmp_path / "typo")

@@ -96,9 +96,10 @@ def test_malformed_lines_are_repaired_or_dropped_and_counted(tmp_path):
     where = f"{tmp_path}/manual/WISDM_ar_latest.tar.gz!WISDM_ar_v1.1/WISDM_ar_v1.1_raw.txt"
     assert meta["report"]["rows_dropped"] == {
         "record with missing fields": {where: 1},
-        "record with an empty field": {where: 1},
         "timestamp 0": {where: 1},
     }
+    # The empty x is a missing value: counted with its line, the record left out.
+    assert meta["report"]["missing_values"] == {where: {"rows": 1, "lines": [21]}}
     # Each dropped record leaves a 100 ms hole, bridged on the 20 Hz grid: same windows.
     assert len(_records(builder)) == 2 * len(CLASS_NAMES) * _windows(N)
 
@@ -162,14 +163,14 @@ def _line(number, text):
         ),
         (
             _line(8, "1,Walking,10000000350000,1,inf,3;"),
-            r"WISDM_ar_v1.1_raw.txt:8: non-finite value",
+            r"WISDM_ar_v1.1_raw.txt:8: infinite value",
         ),
         (
             lambda lines: [
                 line if not line.startswith("2,Sitting") else line.rsplit(",", 1)[0] + ",NaN;"
                 for line in lines
             ],
-            r"WISDM_ar_v1.1_raw.txt:1001: non-finite value",  # NaN is never written by WISDM
+            r"WISDM_ar_v1.1_raw.txt:1001-\d+: \['acc_z'\] missing in all \d+ records",
         ),
     ],
     ids=["column_count", "unknown_activity", "not_a_number", "inf", "all_nan"],
@@ -210,3 +211,17 @@ def test_reads_the_extracted_folder(tmp_path):
     builder = Wisdm(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual.parent)
     builder.download_and_prepare()
     assert len(_records(builder)) == 2 * len(CLASS_NAMES) * _windows(N)
+
+
+@pytest.mark.parametrize("raw_text", [b"", b"\n \n"], ids=["empty", "blank"])
+def test_an_empty_file_is_one_error_naming_it(tmp_path, raw_text):
+    """Headerless records: only the empty case exists; it names the file."""
+    with pytest.raises(DataError, match=r"WISDM_ar_v1.1_raw.txt: empty file; expected records"):
+        _prepare(tmp_path, raw_text=raw_text)
+
+
+def test_utf16_file_is_read(tmp_path):
+    expected = _records(_prepare(tmp_path / "utf8"))
+    raw_text = ("\n".join(_lines()) + "\n").encode("utf-16")
+    found = _records(_prepare(tmp_path / "utf16", raw_text=raw_text))
+    assert [r["signal"].tolist() for r in found] == [r["signal"].tolist() for r in expected]

@@ -65,8 +65,8 @@ def main() -> None:
         "AMD EPYC with avx512_bf16; each study's results.md names its machine, dtype and code.",
         "",
         "**Statistics.** "
-        + stats.design_note(every, family="one dataset's block of the table (its k values x "
-        "best control, cnn, classical; the convergence table is a family of its own)")
+        + stats.design_note(every, family="one dataset's comparisons (its k values x best "
+        "control, cnn, classical: one family; the convergence table's are another)")
         + " UCI-HAR and smartwatch: 3 validation draws x 3 seeds, so n = 3 draws; UEA: one "
         "validation draw (the official TRAIN/TEST files) x 5 seeds, so n = 5 seeds on that "
         "draw.",
@@ -82,8 +82,8 @@ def main() -> None:
         "minus its rival, paired as above (negative: pretrained gets there sooner). It is "
         "relative to each run's own end point, so a run that settles early on a poor score is "
         "fast here: read it beside the scores. `classical` trains no steps. **Its floor:** a run "
-        "cannot reach 95 % before its first evaluation (every 10 steps in these studies, "
-        "fewer at small k when an epoch is shorter), and at k = 1 many runs are there already; "
+        "cannot reach 95 % before its first evaluation (step 10: every run of these studies "
+        "validates every 10 steps), and at k = 1 about half the runs are there already; "
         "the last column gives the share of pretrained's / the rival's runs at their first "
         f"evaluation, **floor** where either is {summary.FLOOR_BINDS:.0%} or more: there the "
         "measure cannot say how much sooner those runs converged, so a difference (or its "

@@ -163,8 +163,10 @@ def markdown(
     text = [
         "Test macro-F1, mean over pairs (split seed, seed) with its 95 % t interval (a cell "
         "with fewer pairs than its row says how many); each variant's setting chosen per (k, "
-        "depth) on validation. " + stats.design_note(every, family="one k (every depth and "
-        "rival)"),
+        "depth) on validation. "
+        + stats.design_note(
+            every, family="the comparisons of one k (every depth and rival: one family)"
+        ),
         "",
         tables.markdown_table(
             ["k", "layers", "pairs", *variants], lines, "lrr" + "r" * len(variants)

@@ -385,7 +385,9 @@ def correct_family(intervals: Sequence[Interval], power: float = POWER) -> list[
     ]
 
 
-def design_note(intervals: Sequence[Interval], family: str = "this table") -> str:
+def design_note(
+    intervals: Sequence[Interval], family: str = "the comparisons of this table (one family)"
+) -> str:
     """The sentence a report header says about its intervals: units, correction, conditioning."""
     kinds = {interval.unit for interval in intervals if interval.n >= 2}
     units = []
@@ -403,9 +405,9 @@ def design_note(intervals: Sequence[Interval], family: str = "this table") -> st
     level = _level(intervals[0].level) if intervals else "95 %"
     return (
         f"{level} t intervals {'; '.join(units)}. Verdicts are given uncorrected and after "
-        f"Holm's correction over the comparisons of {family} (one family); MDD is the smallest "
-        f"difference a paired t-test at that level detects with {POWER * 100:g} % power given "
-        f"the observed spread. {CONDITIONAL}"
+        f"Holm's correction over {family}; MDD is the smallest difference a paired t-test at "
+        f"that level detects with {POWER * 100:g} % power given the observed spread. "
+        f"{CONDITIONAL}"
     )
 
 

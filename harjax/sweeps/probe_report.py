@@ -158,7 +158,7 @@ def markdown(rows: Sequence[tables.Row], header_lines: Sequence[str] = ()) -> st
         family = stats.correct_family([interval for *_, interval in cells])
         text[-2:-1] = [
             "A difference is claimed only when its interval excludes zero. "
-            + stats.design_note([i for *_, i in cells], family="this table")
+            + stats.design_note([i for *_, i in cells])
         ]
         lines = []
         for (layer, control, paired, interval), fixed in zip(cells, family):

@@ -162,7 +162,7 @@ def comparison_lines(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> li
     return [
         f"Paired differences against {REFERENCE} (test macro-F1, same split seed and seed; a "
         "variant wins only when the interval excludes zero). "
-        + stats.design_note([c.interval for c in found], family="this table"),
+        + stats.design_note([c.interval for c in found]),
         "",
         stats.comparison_table(rows, **arguments),
         *[f"- {sentence}" for sentence in stats.verdicts(rows, **arguments)],

@@ -381,7 +381,7 @@ def summary_markdown(rows, folds_info, planned: int) -> str:
             "",
             "Gain of pre-training: macro-F1(`sources`) − macro-F1(`none`), paired by seed "
             "(same k-shot windows); 'better' means pre-training on the sources helps. "
-            + stats.design_note([interval for _, interval in gains], family="this table"),
+            + stats.design_note([interval for _, interval in gains]),
             "",
             tables.markdown_table(header, gain_lines, "lllrrrlrlr"),
         ]

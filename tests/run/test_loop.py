@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from harjax import variants
 from harjax.data.bundle import load_data
 from harjax.run import loop
 from tests.helpers import tiny_config
@@ -32,6 +33,7 @@ def _config(tiny_llama_dir, variant="pretrained", steps=8):
     c.train.max_eval_windows = 64
     c.train.eval_batch_size = 64
     c.classical.num_trees = 20
+    c.rocket.num_kernels = 84
     return c
 
 
@@ -101,14 +103,17 @@ def test_restore_on_another_backbone_is_a_clear_error(tmp_path, data, tiny_llama
         loop.train_and_evaluate(config, tmp_path / "r", data=data, progress=False)
 
 
-@pytest.mark.parametrize("variant", ["none", "scratch", "cnn", "classical", "random"])
+@pytest.mark.parametrize("variant", ["none", "scratch", "cnn", "classical", "rocket", "random"])
 def test_every_variant_runs(tmp_path, data, tiny_llama_dir, variant):
     result = loop.train_and_evaluate(
         _config(tiny_llama_dir, variant, steps=4), tmp_path / variant, data=data, progress=False
     )
     assert 0 <= result["macro_f1"] <= 1 and result["variant"] == variant
-    # Every variant is scored on validation (classical too: its settings are chosen on it).
+    # Every variant is scored on validation (the fitted baselines too: their settings are
+    # chosen on it).
     assert 0 <= result["best_val_macro_f1"] <= 1
+    fitted = not variants.get(variant).neural
+    assert (result["num_steps"] == 0) == fitted and (result["backbone"]["spec"] == "none") >= fitted
     assert os.path.exists(tmp_path / variant / "confusion.png")
 
 

@@ -73,10 +73,31 @@ def describe(code: Mapping[str, Any] | None) -> str:
     return f"git {code['git_commit'][:10]}{changes}, {sources}"
 
 
+def _describe_group(codes: list[Mapping[str, Any] | None]) -> str:
+    """One sources hash's runs: `describe`, or with several commits each commit's count
+    ('sources 5e6f7a8b (384 by git 1a2b3c4d, 40 by git 9f8e7d6c)'), so no count is credited to
+    the first run's commit alone."""
+    commits: dict[tuple, int] = {}
+    for code in codes:
+        key = (None, None) if not code else (code.get("git_commit"), code.get("git_dirty"))
+        commits[key] = commits.get(key, 0) + 1
+    if len(commits) == 1 or not codes[0]:
+        return describe(codes[0])
+    ordered = sorted(commits.items(), key=lambda item: -item[1])
+    parts = ", ".join(
+        f"{count} by git {str(commit)[:10]}" + (" (uncommitted changes)" if dirty else "")
+        if commit
+        else f"{count} outside git"
+        for (commit, dirty), count in ordered
+    )
+    return f"sources {str(codes[0].get('source_sha256'))[:12]} ({parts})"
+
+
 def mixed_code_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
     """results.md lines: the code that made the table's runs, and plainly when it is mixed.
 
-    Runs are grouped by their sources' hash (commits that change no code are the same code).
+    Runs are grouped by their sources' hash (commits that change no code are the same code);
+    a group made under several commits counts the runs of each.
     """
     groups: dict[str | None, list[Mapping[str, Any] | None]] = {}
     for result in results:
@@ -86,7 +107,7 @@ def mixed_code_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
         return []
     if len(groups) == 1:
         ((source, codes),) = groups.items()
-        line = f"Code: {describe(codes[0])}"
+        line = f"Code: {_describe_group(codes)}"
         if source != code_version()["source_sha256"]:
             line += (
                 f" — not the code of this command ({describe(code_version())}): its finished "
@@ -95,7 +116,7 @@ def mixed_code_lines(results: Iterable[Mapping[str, Any]]) -> list[str]:
         return [line, ""]
     total = sum(len(codes) for codes in groups.values())
     ordered = sorted(groups.values(), key=len, reverse=True)
-    parts = "; ".join(f"{len(codes)} by {describe(codes[0])}" for codes in ordered)
+    parts = "; ".join(f"{len(codes)} by {_describe_group(codes)}" for codes in ordered)
     return [
         f"Warning: this table mixes runs made by {len(groups)} different versions of the code "
         f"({total} runs: {parts}). Finished runs are reused when the code changes; rerun in a "

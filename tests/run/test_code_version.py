@@ -24,7 +24,11 @@ def _result(source, commit="0123456789abcdef", dirty=False):
 def test_results_md_says_when_a_table_mixes_code():
     one = [_result("a" * 64), _result("a" * 64, commit="fedcba9876543210")]  # same sources
     (line, _) = code_version.mixed_code_lines(one)
-    assert line.startswith("Code: git 0123456789, sources aaaaaaaaaaaa — not the code of this")
+    # One version of the code, made under two commits: each commit's runs are counted (the
+    # UCI-HAR page once credited all 424 runs of one sources hash to its first run's commit).
+    assert line.startswith(
+        "Code: sources aaaaaaaaaaaa (1 by git 0123456789, 1 by git fedcba9876) — not the code of"
+    )
     now = code_version.code_version()["source_sha256"]
     (line, _) = code_version.mixed_code_lines([_result(now)])
     assert line == f"Code: git 0123456789, sources {now[:12]}"
@@ -35,4 +39,8 @@ def test_results_md_says_when_a_table_mixes_code():
     assert "2 by git 0123456789, sources aaaaaaaaaaaa" in mixed[0]
     assert "1 by git 0123456789 (uncommitted changes), sources bbbbbbbbbbbb" in mixed[0]
     assert "1 by not recorded" in mixed[0]
+    split = code_version.mixed_code_lines(
+        [_result("a" * 64, commit="1" * 40)] * 3 + [_result("a" * 64)] + [_result("b" * 64)]
+    )
+    assert "4 by sources aaaaaaaaaaaa (3 by git 1111111111, 1 by git 0123456789)" in split[0]
     assert code_version.mixed_code_lines([]) == []

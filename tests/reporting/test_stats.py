@@ -334,6 +334,6 @@ def test_design_note_names_units_correction_and_test_set():
     nested = nested_interval([0.1, 0.2, 0.3, 0.5], [0, 0, 1, 1])
     text = design_note([nested], family="this dataset's comparisons")
     assert "averaged per draw" in text and "Holm's correction over this dataset's" in text
-    assert "conditional on the one test set" in text
+    assert "conditional on that test set" in text
     assert "independent pairs" in design_note([confidence_interval([0.1, 0.2])])
     assert "one validation draw" in design_note([design_interval([0.1, 0.2], [0, 0])])

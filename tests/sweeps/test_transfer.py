@@ -367,4 +367,4 @@ def test_gain_of_pretraining_has_its_interval_holm_and_detectable_difference():
         f"| a | c | 1 | 3 seeds | +0.110 | {low:+.3f} to {high:+.3f} | better | {2 * p:.3f} | "
         "better |" in text
     )
-    assert "| a | c | 5 | 3 seeds | +0.010 |" in text and "conditional on the one test" in text
+    assert "| a | c | 5 | 3 seeds | +0.010 |" in text and "conditional on that test set" in text

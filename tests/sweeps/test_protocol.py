@@ -139,14 +139,17 @@ def _compared_rows():
 def test_results_md_comparisons_and_verdicts():
     text = fewshot.verdict_text(_compared_rows())
     assert (
-        "| shots | variant | macro_f1 − pretrained | 95 % CI | pairs | unpaired | verdict |" in text
+        "| shots | variant | macro_f1 − pretrained | 95 % CI | n | unpaired | verdict (uncorrected) "
+        "| Holm p | after Holm | MDD (80 %) |" in text
     )
-    assert "| 5 | none | -0.190 |" in text and "| 6 | 0 | worse |" in text
+    # 2 splits x 3 seeds: the seeds are averaged per split, so the units are the 2 splits.
+    assert "| 5 | none | -0.190 |" in text and "| 2 splits (6 pairs) | 0 | worse |" in text
     assert "- shots=5: pretrained beats none by 0.190 macro_f1 (95 % CI" in text
     assert "- shots=5: no detectable difference in macro_f1 between scratch and pretrained" in text
-    # Rows not kept are left out of the comparisons.
+    assert "after Holm's correction over the 2 comparisons of its family" in text
+    # Rows not kept are left out of the comparisons: one split's 3 seeds remain.
     dropped = [{**r, "selected": r["split_seed"] == 0} for r in _compared_rows()]
-    assert "| 3 | 0 |" in fewshot.verdict_text(dropped)
+    assert "| 3 seeds | 0 |" in fewshot.verdict_text(dropped)
     # The summary counts runs over splits and seeds (same seed on two splits is two runs).
     assert "| 5 | pretrained | 6 |" in fewshot.summary_table(_compared_rows())
 

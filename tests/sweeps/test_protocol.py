@@ -139,8 +139,8 @@ def _compared_rows():
 def test_results_md_comparisons_and_verdicts():
     text = fewshot.verdict_text(_compared_rows())
     assert (
-        "| shots | variant | macro_f1 − pretrained | 95 % CI | n | unpaired | verdict (uncorrected) "
-        "| Holm p | after Holm | MDD (80 %) |" in text
+        "| shots | variant | macro_f1 − pretrained | 95 % CI | n | unpaired "
+        "| verdict (uncorrected) | Holm p | after Holm | MDD (80 %) |" in text
     )
     # 2 splits x 3 seeds: the seeds are averaged per split, so the units are the 2 splits.
     assert "| 5 | none | -0.190 |" in text and "| 2 splits (6 pairs) | 0 | worse |" in text

@@ -40,12 +40,10 @@ from typing import Any
 
 import ml_collections
 
-from harjax.variants import build, controls
+from harjax.variants import build, controls, rocket
 
 # What trains in every model with a projection and head: those, and LoRA adapters where added.
 HEAD_AND_ADAPTERS = (r"^projection/", r"^head_norm/", r"^head/", r"/lora/")
-
-
 ROLES = ("method", "control", "baseline")
 
 
@@ -133,7 +131,6 @@ def _shuffled_checks(config) -> list[str]:
     return []
 
 
-
 def _fit_classical(config, channel_names, signals, labels):
     from harjax.variants.classical import ClassicalBaseline  # sklearn's forest: seconds to import
 
@@ -146,9 +143,7 @@ def _fit_classical(config, channel_names, signals, labels):
 
 
 def _fit_rocket(config, channel_names, signals, labels):
-    from harjax.variants.rocket import RocketBaseline
-
-    return RocketBaseline(
+    return rocket.RocketBaseline(
         num_kernels=int(config.rocket.num_kernels),
         ridge_alpha=float(config.rocket.ridge_alpha),
         seed=int(config.seed),

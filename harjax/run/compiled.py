@@ -15,7 +15,7 @@ from typing import Any
 import ml_collections
 from jax.sharding import Mesh
 
-from harjax import batched, lora, train
+from harjax import lora, train, variants
 
 
 @dataclasses.dataclass
@@ -29,14 +29,18 @@ class StepCache:
     """`get(config, assembled, ...)` returns the `Steps` for that model structure, compiling once.
 
     The key is everything that shapes the computation: the model, projection, LoRA and optimizer
-    sections (`optim.lora_learning_rate` among them: it adds a parameter group), the model
-    module itself (its backbone, and whatever a variant's own config section sets in it),
-    class/channel counts, window length, the resolved step count (the schedule's length:
-    callers pass `budget.resolve`d configs), the devices and the trainable tree's paths.
+    sections (`optim.lora_learning_rate` among them: it adds a parameter group; the variant as
+    its `Variant.program`), the model module itself (its backbone, and whatever a variant's own
+    config section sets in it), class/channel counts, window length, the resolved step count
+    (the schedule's length: callers pass `budget.resolve`d configs), the devices and the
+    trainable tree's paths. The learning rate is a constant of its program, as when the run
+    trains alone: a run gets the very program it would compile by itself, whichever runs share
+    its loop (`harjax.run.program`). The eval step is shared by every optimizer setting.
     """
 
     def __init__(self):
         self._steps: dict[str, Steps] = {}
+        self._eval_steps: dict[str, Any] = {}
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -45,6 +49,10 @@ class StepCache:
     def key(config, assembled, num_classes: int, num_channels: int, mesh: Mesh) -> str:
         sections = ("model", "projection", "lora", "optim")
         parts: dict[str, Any] = {name: config[name].to_dict() for name in sections}
+        # Variants of one program (pretrained, random, shuffled) differ only in frozen values,
+        # which are arguments: one compilation.
+        variant = parts["model"]["variant"]
+        parts["model"]["variant"] = variants.get(variant).program or variant
         parts.update(
             model_module=repr(assembled.model),
             num_classes=num_classes,
@@ -76,39 +84,19 @@ class StepCache:
                     mesh=mesh,
                     label_smoothing=float(config.optim.label_smoothing),
                 ),
-                eval_step=train.make_eval_step(assembled.model, assembled.lora_config, mesh=mesh),
+                eval_step=self._eval_step(key, assembled, mesh),
             )
         return self._steps[key]
 
-    def get_batched(self, *structure, num_models: int, stacked_frozen: bool) -> Steps:
-        """The `harjax.batched` steps for `num_models` models of this structure.
-
-        `structure` is `get`'s (config, assembled, num_classes, num_channels, mesh). The
-        learning rate is per-model optimizer state there, so it is not part of the key (the LoRA
-        learning rate is static, one per program, and stays in it).
-        """
-        config, assembled, _, _, mesh = structure
-        parts = json.loads(self.key(*structure))
-        parts["optim"].pop("learning_rate", None)
-        parts.update(num_models=num_models, stacked_frozen=stacked_frozen)
-        key = "batched:" + json.dumps(parts, sort_keys=True)
-        if key not in self._steps:
-            arguments = train.optimizer_arguments(config)
-            del arguments["learning_rate"]  # per model, in the batched optimizer's state
-            optimizer = batched.make_batched_optimizer(**arguments)
-            model, adapters = assembled.model, assembled.lora_config
-            self._steps[key] = Steps(
-                optimizer=optimizer,
-                train_step=batched.make_batched_train_step(
-                    model,
-                    optimizer,
-                    adapters,
-                    mesh=mesh,
-                    label_smoothing=float(config.optim.label_smoothing),
-                    stacked_frozen=stacked_frozen,
-                ),
-                eval_step=batched.make_batched_eval_step(
-                    model, adapters, mesh=mesh, stacked_frozen=stacked_frozen, shared_batch=False
-                ),
+    def _eval_step(self, key: str, assembled, mesh: Mesh):
+        """One eval step for every optimizer setting of a structure: evaluation never reads the
+        optimizer, so runs that differ only in their learning rate share one compilation."""
+        parts = json.loads(key)
+        for name in ("optim", "steps"):
+            del parts[name]
+        eval_key = json.dumps(parts, sort_keys=True)
+        if eval_key not in self._eval_steps:
+            self._eval_steps[eval_key] = train.make_eval_step(
+                assembled.model, assembled.lora_config, mesh=mesh
             )
-        return self._steps[key]
+        return self._eval_steps[eval_key]

@@ -1,9 +1,9 @@
 """The run loop: data -> model -> train with validation -> test report, for M >= 1 runs, resumable.
 
 `train_and_evaluate(config, workdir)` trains one run (`config.model.variant`), `train_group`
-several runs that share one program (`program.group_key`: they differ only in seed, learning
+several runs that can share one loop (`program.group_key`: they differ only in seed, learning
 rate, k-shot windows and frozen weights); both go through the one loop below, over M models
-(M = 1: one run). Per model, exactly as if it trained alone:
+(M = 1: one run). Per model, exactly as if it trained alone (bit for bit, in every dtype):
   budget          `harjax.run.budget.resolve`: `train.num_steps`, or an epochs budget, and the
                   eval spacing (in `group_key`, so a group shares them)
   batches         its own `pipeline.train_batches` iterator (its windows, its seed, its stats,
@@ -15,10 +15,11 @@ rate, k-shot windows and frozen weights); both go through the one loop below, ov
                   its last checkpoint; the loop ends when every model stopped or the budget is
                   spent
   checkpoints     orbax (`run.checkpoint`): what trains, the best tree and the data-iterator
-                  position, in the M = 1 program's layout whatever M (`program.Single.model_state`)
+                  position, in the one-model layout whatever M (`program.Program.model_state`)
   report          test accuracy, macro-F1, per-class F1, confusion matrix (`metrics.json`,
                   `confusion.png`), `metrics.jsonl` (`run.metrics_log`)
-The compiled program under the loop is `program.Single` (M = 1) or `program.Batched`.
+Under the loop each model steps through the compiled program of its own config
+(`program.Program`), so a run's numbers do not depend on the runs beside it.
 
 Resume: a finished run is returned as is; each unfinished one restores its own latest
 checkpoint. When they stand at different steps the loop starts at the lowest one and the
@@ -263,9 +264,10 @@ def initial_meta(assembled) -> dict[str, Any]:
         "evals_since_improvement": 0,  # early stopping's count (`budget.early_stopping`)
         "stopped_step": None,  # the step it stopped early at
         "train_seconds": 0.0,
-        # The most models any compiled program trained this run with (checkpointed, so a run
-        # resumed in another program keeps it): in bfloat16 that program's rounding shaped the
-        # run (docs/performance.md, Findings).
+        # The most models one compiled program trained this run with (checkpointed, so a run
+        # resumed here keeps it): 1 since each model has its own program; more in runs that
+        # trained in the former vmapped program of several models, whose bfloat16 rounding
+        # shaped the run (docs/performance.md, Findings).
         "models_in_program": 1,
         "backbone_spec": assembled.backbone_spec,
         "backbone_hash": assembled.backbone_hash,
@@ -314,7 +316,7 @@ def _prepare(members: list[_Member], program, train_config, progress: bool):
                 states[i], bests[i], backbone_hash=m.assembled.backbone_hash
             )
             m.batches.set_state(m.meta["iterator"])
-        m.meta["models_in_program"] = max(int(m.meta.get("models_in_program", 1)), len(members))
+        m.meta.setdefault("models_in_program", 1)  # one model per compiled program
         m.base = base_fields(config, data, m.train_indices, m.stats, m.init)
         start_run(m.directory, config, m.expected, m.stats)
         if progress and is_main_process():
@@ -335,7 +337,7 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
     for m in members:
         m.stats = run_stats(m.data, m.train_indices, m.init)
         _assemble(m)
-    program = make_program(run_config, members, steps, mesh)
+    program = make_program(members, steps, mesh)
     state, best = _prepare(members, program, train_config, progress)
     num_steps, eval_every = int(train_config.num_steps), int(train_config.eval_every)
     checkpoint_every, log_every = int(train_config.checkpoint_every), int(train_config.log_every)
@@ -372,11 +374,11 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
             scalars = program.host_metrics(metrics)
             for i, m in actives:
                 m.log.write(done, "train", {key: value[i] for key, value in scalars.items()})
-            bar.set_postfix(loss=f"{float(np.mean(scalars['loss'])):.3f}")
+            bar.set_postfix(loss=f"{float(np.nanmean(scalars['loss'])):.3f}")
         newly = np.zeros(len(members), bool)
         if validating and (done % eval_every == 0 or done == num_steps):
             scored = program.predict(
-                state.params, members, [m.val_idx for m in members], eval_batch_size
+                program.params(state), members, [m.val_idx for m in members], eval_batch_size
             )
             scores = np.zeros(len(members))
             for i, m in actives:
@@ -386,7 +388,7 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
                 ]
                 m.log.write(done, "val", {"macro_f1": float(scores[i])})
             improved, newly = budget.record_evaluation(stopping, metas, done, scores, active)
-            best = program.keep_best(best, state.params, improved)
+            best = program.keep_best(best, program.params(state), improved)
         regular = done % checkpoint_every == 0 or done == num_steps
         if regular or newly.any():
             # The program's wall time is shared equally by the models that trained in it.
@@ -404,7 +406,7 @@ def _train(members: list[_Member], steps: StepCache, progress: bool) -> list[dic
     for m in members:
         m.checkpointer.close()
     if not validating:  # no validation subjects: the last state is the result
-        best = state.params
+        best = program.params(state)
     tested = program.predict(best, members, [m.data.split.test for m in members], eval_batch_size)
     results = []
     for m, (labels, predictions) in zip(members, tested, strict=True):

@@ -280,9 +280,10 @@ def _models_in_program(run: PlannedRun, result: Mapping[str, Any]) -> int:
 def precision_lines(planned: Sequence[PlannedRun]) -> list[str]:
     """results.md lines saying which finished runs trained in bfloat16 beside other models.
 
-    In bfloat16 a batched program rounds differently from a lone model's, and training
-    amplifies that into different runs (docs/performance.md, Findings): such a run's result is
-    not reproduced by training it again in another program. None of those runs: no lines.
+    Such runs come from the former vmapped program of several models, whose bfloat16 rounding
+    depended on the models in it, and training amplified that into different runs
+    (docs/performance.md, Findings); each model has its own compiled program since, so such a
+    run's result is not reproduced by training it again. None of those runs: no lines.
     """
     shared = [
         run.label
@@ -294,10 +295,10 @@ def precision_lines(planned: Sequence[PlannedRun]) -> list[str]:
         return []
     return [
         f"Note: {len(shared)} run{'s' if len(shared) > 1 else ''} (e.g. {shared[0]}) trained "
-        "in bfloat16 in programs of several models; in bfloat16 a run's result depends on "
-        "the runs that share its program, so rerunning one of them alone or in another "
-        "sweep gives another result (the paired intervals include this noise). For "
-        "run-by-run reproducibility use --config.backbone.dtype float32 "
+        "in bfloat16 in the former vmapped program of several models, whose rounding "
+        "depended on the runs that shared it, so rerunning one of them gives another result "
+        "(the paired intervals include this noise). Runs trained since give the same result "
+        "alone or in any group; to reproduce these, rerun them with this code "
         "(docs/performance.md, Findings).",
         "",
     ]

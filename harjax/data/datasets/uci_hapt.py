@@ -29,8 +29,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harjax.data.archives import ArchiveMembers, fetch_archive
-from harjax.data.builder import HARBuilder, Recording
+from harjax.data.archives import ArchiveMembers, fetch_archive, no_data
+from harjax.data.builder import HARBuilder, Recording, Report
 from harjax.data.datasets import uci_har as common
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
@@ -55,19 +55,26 @@ _RAW_FILE = re.compile(r"^(acc|gyro)_exp(\d+)_user(\d+)\.txt$")
 TRANSITIONS_LABEL_MAP = {**common.LABEL_MAP, **{name: None for name in TRANSITIONS}}
 
 
-def read_columns(members: ArchiveMembers, name: str, width: int) -> np.ndarray:
+def read_columns(
+    members: ArchiveMembers, name: str, width: int, report: Report | None = None
+) -> np.ndarray:
     """(n, width) float64 of a whitespace-separated text file; errors name the file and line.
 
-    Empty and blank-only files are an error (a sensor file without samples is a broken copy);
-    `nan` is a missing sample, filled or cut by the core's gap rule like every reader's; `inf` is
-    an error.
+    An empty or blank-only file is an error (`archives.no_data`); `nan` is a missing sample,
+    counted with its line in `report.missing_values` and left to the core's gap rule, as in
+    every reader (docs/datasets/README.md); `inf` is an error.
     """
     text = members.read_text(name)
     if not text.strip():
-        raise DataError(f"{members.describe(name)}: empty; expected {width} numbers per line")
+        raise no_data(members.describe(name), f"{width} numbers per line")
     try:
         matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
         if matrix.shape[1] == width and not np.isinf(matrix).any():
+            if report is not None:
+                missing = np.flatnonzero(np.isnan(matrix).any(axis=1))
+                if len(missing):  # 1-based lines of the file (no blank lines in the release)
+                    lines = [n for n, line in enumerate(text.splitlines(), 1) if line.split()]
+                    report.count_missing(members.describe(name), np.asarray(lines)[missing])
             return matrix
     except ValueError:
         pass
@@ -91,6 +98,8 @@ def read_columns(members: ArchiveMembers, name: str, width: int) -> np.ndarray:
 
 def _check_activity_labels(members: ArchiveMembers, name: str) -> None:
     lines = [line for line in members.read_text(name).splitlines() if line.strip()]
+    if not lines:
+        raise no_data(members.describe(name), "'1 WALKING' ... '12 LIE_TO_STAND'")
     expected = [f"{i} {label}" for i, label in enumerate(ALL_CLASSES, start=1)]
     for number, (line, want) in enumerate(zip(lines, expected, strict=False), start=1):
         if line.split() != want.split():
@@ -208,17 +217,16 @@ class UciHapt(HARBuilder):
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download https://archive.ics.uci.edu/dataset/341 and put the zip (or 'HAPT Data "
         "Set.zip', or the extracted 'HAPT Data Set' folder, or the release's RawData/ folder) "
-        "into manual_dir, or pass the extracted release's own folder as manual_dir."
+        "into manual_dir."
     )
 
     def _archive(self, dl_manager) -> Path:
-        """Also takes manual_dir itself when it is the extracted release (RawData/ inside)."""
+        """The archive `fetch_archive` finds; for the release's `RawData/` folder given alone,
+        the folder above it, so that `activity_labels.txt` beside it is read too (the content
+        address stays the digest of `RawData/`, the files the windows come from)."""
         del dl_manager
-        manual = self.manual_dir
-        named = manual is not None and any((manual / name).exists() for name in self.ACCEPTED)
-        if manual is not None and not named and (manual / "RawData").is_dir():
-            return manual
-        return fetch_archive(self, self.ACCEPTED)
+        archive = fetch_archive(self, self.ACCEPTED)
+        return archive.parent if archive.is_dir() and archive.name == "RawData" else archive
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive, nested=("HAPT Data Set.zip",)) as members:
@@ -264,8 +272,8 @@ class UciHapt(HARBuilder):
     ) -> Iterator[Recording]:
         """The recordings of one experiment's labelled segments (its rows of labels.txt)."""
         acc_where, gyro_where = members.describe(files["acc"]), members.describe(files["gyro"])
-        acc = read_columns(members, files["acc"], 3) * STANDARD_GRAVITY
-        gyro = read_columns(members, files["gyro"], 3)
+        acc = read_columns(members, files["acc"], 3, self.report) * STANDARD_GRAVITY
+        gyro = read_columns(members, files["gyro"], 3, self.report)
         if len(acc) != len(gyro):
             raise DataError(
                 f"{gyro_where}: {len(gyro)} samples, but {acc_where} has {len(acc)}; expected "

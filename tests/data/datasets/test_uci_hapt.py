@@ -144,7 +144,7 @@ def test_windows_never_cross_a_segment(excerpt):
 
 
 @pytest.mark.parametrize("form", ["top_folder", "extracted", "release_folder", "uci_download"])
-def test_packings_give_the_same_windows(excerpt, tmp_path, form):
+def test_packings_give_the_same_windows(excerpt, tmp_path, form, caplog):
     members = _members()
     if form == "top_folder":
         manual = _write(tmp_path / "in", {f"HAPT Data Set/{k}": v for k, v in members.items()})
@@ -162,6 +162,8 @@ def test_packings_give_the_same_windows(excerpt, tmp_path, form):
         download = {"HAPT Data Set.zip": inner.getvalue()}
         manual = _write(tmp_path / "in", download, UciHapt.ARCHIVE_NAME)
     builder = _build(UciHapt, tmp_path / "tfds", manual)
+    assert "activity_labels.txt files" not in caplog.text  # found and checked in every form
+    assert builder.raw_key  # content-addressed like every manual archive
     for split in ("train", "test"):
         ours, expected = _windows(builder, split), _windows(excerpt, split)
         np.testing.assert_array_equal(ours[0], expected[0])
@@ -226,9 +228,9 @@ def _line_in(name: str, number: int, line: bytes):
         (_line_in("RawData/acc_exp17_user09.txt", 5, b"0.1 abc 0.9\n"), "acc_exp17_user09.txt:5"),
         (_line_in("RawData/gyro_exp17_user09.txt", 7, b"0.1 0.2\n"), "gyro_exp17_user09.txt:7"),
         (_line_in("RawData/gyro_exp17_user09.txt", 9, b"0.1 inf 0\n"), "user09.txt:9: inf value"),
-        (_replace("RawData/acc_exp18_user09.txt", b""), "acc_exp18_user09.txt: empty"),
-        (_replace("RawData/acc_exp18_user09.txt", b"\n\n"), "acc_exp18_user09.txt: empty"),
-        (_replace("RawData/labels.txt", b""), "labels.txt: empty"),
+        (_replace("RawData/acc_exp18_user09.txt", b""), "acc_exp18_user09.txt: empty file"),
+        (_replace("RawData/acc_exp18_user09.txt", b"\n\n"), "acc_exp18_user09.txt: empty file"),
+        (_replace("RawData/labels.txt", b""), "labels.txt: empty file"),
         (
             _replace("RawData/gyro_exp09_user05.txt", b"0 0 0\n" * 10),
             "gyro_exp09_user05.txt: 10 samples, but",
@@ -238,6 +240,7 @@ def _line_in(name: str, number: int, line: bytes):
             "activity_labels.txt: expected 12 activities",
         ),
         (_replace("activity_labels.txt", b"1 WALKING\n2 RUNNING\n"), "activity_labels.txt:2"),
+        (_replace("activity_labels.txt", b" \n"), "activity_labels.txt: empty file"),
     ],
 )
 def test_malformed_input_is_one_clear_error_naming_file_and_line(tmp_path, change, message):
@@ -252,6 +255,9 @@ def test_a_missing_sample_is_filled_by_the_core_and_counted(tmp_path):
     change = _line_in("RawData/acc_exp09_user05.txt", 300, b"nan nan nan\n")
     builder = _build(UciHapt, tmp_path / "tfds", _broken(tmp_path, change))
     assert (builder.report.samples_interpolated, builder.report.gaps_interpolated) == (1, 1)
+    (where,) = builder.report.missing_values
+    assert where.endswith("acc_exp09_user05.txt")
+    assert builder.report.missing_values[where] == {"rows": 1, "lines": [300]}
 
 
 def test_experiments_without_files_are_counted_not_fatal(tmp_path, caplog):

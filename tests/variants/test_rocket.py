@@ -136,3 +136,20 @@ def test_a_sweep_without_rocket_keeps_its_results_columns(tmp_path, data_config)
     ]
     assert (tmp_path / "runs" / "classical" / "k2_seed0").is_dir()  # no setting part: one value
     assert variants.get("classical").setting.slug.format(100) == "trees100"
+
+
+def test_rocket_settings_are_no_part_of_other_variants_fingerprints(data_config):
+    """`Variant.section`: runs recorded before `rocket` existed still match their fingerprint."""
+    from harjax.data.bundle import load_data
+    from harjax.run.fingerprint import fingerprint
+
+    data = load_data(data_config)
+    prints = {}
+    for variant in ("classical", "rocket"):
+        for alpha in (1.0, 2.0):
+            config = data_config.copy_and_resolve_references()
+            config.model.variant, config.rocket.ridge_alpha = variant, alpha
+            prints[variant, alpha] = fingerprint(config, data, data.split.train)
+    assert "rocket" not in prints["classical", 1.0]["config"]
+    assert prints["classical", 1.0] == prints["classical", 2.0]
+    assert prints["rocket", 1.0] != prints["rocket", 2.0]

@@ -208,6 +208,7 @@ VARIANTS: dict[str, Variant] = {
             fit=_fit_rocket,
             setting=RIDGE_ALPHA,
             trainable=(),
+            checks=rocket.checks,
             section="rocket",
         ),
     )

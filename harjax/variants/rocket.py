@@ -21,11 +21,25 @@ sktime (with numba) is an optional dependency: `pip install -e '.[baselines]'`.
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
 
 EXTRA = "baselines"
+_NEEDS = ("sktime", "numba")
+
+
+def checks(config) -> list[str]:
+    """The config problem of a `rocket` run without the extra, found before anything trains
+    (a sweep checks every run's config up front: a study does not fail after hours)."""
+    missing = [name for name in _NEEDS if importlib.util.find_spec(name) is None]
+    if not missing:
+        return []
+    return [
+        f"config.model.variant 'rocket' needs {' and '.join(missing)}, harjax's optional "
+        f"'{EXTRA}' extra: pip install -e '.[{EXTRA}]'"
+    ]
 
 
 def _multirocket():

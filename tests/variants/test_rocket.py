@@ -153,3 +153,20 @@ def test_rocket_settings_are_no_part_of_other_variants_fingerprints(data_config)
     assert "rocket" not in prints["classical", 1.0]["config"]
     assert prints["classical", 1.0] == prints["classical", 2.0]
     assert prints["rocket", 1.0] != prints["rocket", 2.0]
+
+
+def test_a_sweep_without_the_extra_stops_before_anything_trains(tmp_path, data_config, monkeypatch):
+    import importlib.util
+
+    from harjax.run.validate import ConfigError
+    from harjax.variants import rocket
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        rocket.importlib.util, "find_spec", lambda name: None if name == "sktime" else real(name)
+    )
+    config = data_config.copy_and_resolve_references()
+    needs = r"'rocket' needs sktime, .* extra: pip install -e '\.\[baselines\]'"
+    with pytest.raises(ConfigError, match=needs):
+        fewshot.run_sweep(config, tmp_path, progress=False)
+    assert not (tmp_path / "runs").exists()  # not even classical, planned first, trained

@@ -20,6 +20,10 @@ def _load_reference(spec: str):
     import torch
     import transformers
 
+    if spec == "smollm2-135m":
+        from harjax.weights.gguf import smollm2_path
+
+        spec = str(smollm2_path())
     path = Path(spec).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         # transformers dequantizes the whole file to float32 itself (its `gguf` integration).

@@ -80,14 +80,13 @@ _QKV_BIASES = {
 class GGUFArchitecture:
     """What differs between the `general.architecture`s that `LlamaModel` computes."""
 
-    model_type: str  # LlamaConfig.model_type (HF's name)
-    qkv_bias: bool  # blk.N.attn_{q,k,v}.bias present
+    model_type: str  # LlamaConfig.model_type (HF's name; qwen2 brings q/k/v biases)
     permuted_qk: bool  # llama.cpp interleaved the rotary pairs of Q and K rows
 
 
 GGUF_ARCHITECTURES = {
-    "llama": GGUFArchitecture("llama", qkv_bias=False, permuted_qk=True),
-    "qwen2": GGUFArchitecture("qwen2", qkv_bias=True, permuted_qk=False),
+    "llama": GGUFArchitecture("llama", permuted_qk=True),
+    "qwen2": GGUFArchitecture("qwen2", permuted_qk=False),
 }
 
 # Elements dequantized at a time: bounds the float32 temporaries of one large tensor.
@@ -333,12 +332,12 @@ def load_gguf(
     arch = GGUF_ARCHITECTURES[gguf_architecture(path)]
     reader, _ = _reader(path)
     tensors = {tensor.name: tensor for tensor in reader.tensors}
-    tied = config.tie_word_embeddings
+    tied, qkv_bias = config.tie_word_embeddings, config.qkv_bias
     wanted = gguf_to_flax_names(
-        config.num_layers, tied=tied, with_embeddings=with_embeddings, qkv_bias=arch.qkv_bias
+        config.num_layers, tied=tied, with_embeddings=with_embeddings, qkv_bias=qkv_bias
     )
     known = gguf_to_flax_names(
-        config.num_hidden_layers, tied=tied, with_embeddings=True, qkv_bias=arch.qkv_bias
+        config.num_hidden_layers, tied=tied, with_embeddings=True, qkv_bias=qkv_bias
     )
     problems = [f"missing tensor {name!r}" for name in sorted(set(wanted) - set(tensors))]
     problems += [f"unexpected tensor {name!r}" for name in sorted(set(tensors) - set(known))]

@@ -66,7 +66,8 @@ def make_variants(
     for key, value in overrides:
         value = tuple(value) if isinstance(value, list | tuple) else value
         short = key.split(".")[-1]
-        rows.append(TableRow(f"pretrained {short}={spell(value)}", "pretrained", ((key, value),)))
+        method = variants.REFERENCE  # an ablation is the method with one field changed
+        rows.append(TableRow(f"{method} {short}={spell(value)}", method, ((key, value),)))
     names_seen = [row.name for row in rows]
     if len(set(names_seen)) != len(names_seen):
         raise ValueError(f"duplicate variants: {names_seen}")

@@ -102,7 +102,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("invalid config:\n  " + "\n  ".join(found))
     run_config = config.copy_and_resolve_references()
     with run_config.unlocked():
-        run_config.model.variant = "pretrained"  # the probe always needs the backbone spec
+        run_config.model.variant = variants.REFERENCE  # the probe always needs the backbone spec
     check_run_config(run_config)
 
 
@@ -344,7 +344,7 @@ def run_probe(
             raise ValueError(f"probe: the {name} split of {config.dataset!r} has no windows")
     if backbone is None:
         backbone = variants.load_backbone(
-            variants.backbone_source(_feature_config(config, "pretrained"))
+            variants.backbone_source(_feature_config(config, variants.REFERENCE))
         )
     stats = compute_stats(bundle.dataset, split.train)
     forwards: dict = {}

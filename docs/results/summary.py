@@ -2,9 +2,10 @@
 
     python docs/results/summary.py
 
-Per dataset and k: `pretrained` against its best control (chosen on validation), `cnn` and
-`classical` (`harjax.reporting.summary`). A study whose results.md counts fewer finished than
-planned runs is listed as partial: its rows are the finished runs only.
+Per dataset and k: `pretrained` against its best control (chosen on validation) and every
+baseline of the variant table that the study ran (`harjax.reporting.summary`). A study whose
+results.md counts fewer finished than planned runs is listed as partial: its rows are the
+finished runs only.
 """
 
 from pathlib import Path

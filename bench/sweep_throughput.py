@@ -4,8 +4,10 @@
 
 The same runs — `pretrained`, 3 seeds x 3 learning rates, k = 5, at the default few-shot
 sweep's shapes (`configs/fewshot.py`) on a random-weight smollm2-shaped backbone — go through
-`Sweep.run` twice in one process: with `models_per_program` 1 (one model per program) and
-with all of them in one program (`harjax.run.program.Batched`). Printed: the CPU flags,
+`Sweep.run` twice in one process: with `models_per_program` 1 (one run at a time) and with
+all of them in one group (`loop.train_group`; each model in the program of its own config since
+issue 30, so the results agree to the bit; the former vmapped program of all of them is
+compared step by step in `bench/batched_throughput.py`). Printed: the CPU flags,
 models per second of each, their ratio, achieved matmul GFLOP/s (analytic,
 `bench.common.matmul_flops`), peak RSS, the largest per-model difference in final validation
 macro-F1, and the fraction of models whose best step agrees. `--quick`: 2 seeds x 2 rates on

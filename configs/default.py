@@ -142,9 +142,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.log_every = 10
     c.train.checkpoint_every = 100
     c.train.max_eval_windows = 0  # validation windows per eval (0 = all); a seeded subsample
-    # A sweep trains up to this many runs that share one program (same shapes and schedule;
-    # seeds, learning rates, k-shot windows and frozen weights may differ) as one batched
-    # program (`harjax.run.program.Batched`); 1 = one model per program.
+    # A sweep trains up to this many runs of one `harjax.run.program.group_key` (same shapes and
+    # schedule; seeds, learning rates, k-shot windows and frozen weights may differ) in one loop,
+    # each model in the compiled program of its own config: the results are the same for any
+    # value; 1 = one run at a time.
     c.train.models_per_program = 8
     # The axes of the sweep this config runs: `harjax.sweeps.fewshot.run_sweep(config, workdir)`
     # reads them (the launch script's flags only write into them, the notebook sets them).

@@ -5,7 +5,13 @@ backbone and one batch shape. One model per compiled step leaves the hardware id
 M trainable trees, optimizer states and batches on a leading *model axis* and vmapping
 `train.train_step_fn` runs them as one program with M-times larger matmuls. The per-model body
 is the very function `train.make_train_step` jits, so a batched model trains like a sequential
-one (tests/test_batched.py checks every parameter).
+one to float32 rounding (tests/test_batched.py checks every parameter).
+
+The run loop does not use it (issue 30): XLA compiles the vmapped step into other kernels than
+the one-model step (batched matmuls, reductions, fusions), so a model's bits depend on M and on
+its companions — ~1e-7 in float32 parameters, and in bfloat16 whole runs (docs/performance.md,
+Findings). The loop runs each model in the program of its own config (`harjax.run.program`);
+this module stays as the alternative `bench/batched_throughput.py` measures that against.
 
 Per model, each of these lives on the model axis:
   batch           {'signal': (M, B, T, C), 'label': (M, B)}: each model its own data

@@ -1,8 +1,8 @@
 """Training runs, from a config and a run directory to a result.
 
 `loop` is the one run loop (what `launch/train.py`, every sweep and the notebooks call):
-`train_and_evaluate` trains one run, `train_group` several runs that share one compiled
-program (`program`: `Single` for M = 1 model, `Batched` for M > 1); train on the training
+`train_and_evaluate` trains one run, `train_group` several runs in one loop (`program`: each
+model steps through the compiled program of its own config); train on the training
 subjects, select by validation macro-F1, report test metrics. Around it: `budget` (steps,
 evaluation cadence, early stopping), `checkpoint` (orbax saves of what trains, for resume and
 the best state), `metrics_log` (the JSONL + TensorBoard log), `result` (the explicit result

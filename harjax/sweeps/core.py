@@ -173,7 +173,7 @@ class Sweep:
         """Trains the unfinished runs, up to `train.models_per_program` of one program at a time.
 
         Runs with one `program.group_key` (they differ only in seed, learning rate, k-shot
-        windows or frozen weights) train together as one batched program (`loop.train_group`),
+        windows or frozen weights) train together in one loop (`loop.train_group`),
         in groups of at most the first run's `models_per_program`; the others, and groups of
         one, train alone (`loop.train_and_evaluate`). Every run still has its own directory,
         result and progress line; `after_each` runs after each group.
@@ -217,7 +217,7 @@ def program_groups(planned: Sequence[PlannedRun]) -> list[list[tuple[int, Planne
     Runs of one `group_key` — anywhere in the plan — fill groups of at most
     `train.models_per_program` (the first such run's) in plan order; groups are ordered by
     their first run. A run without a key, `models_per_program` 1, or a multi-process job
-    gives groups of one (`program.Single`; why multi-process jobs do not batch: `run.program`).
+    gives groups of one.
     """
     groups: list[list[tuple[int, PlannedRun]]] = []
     open_groups: dict[str, list[tuple[int, PlannedRun]]] = {}

@@ -90,9 +90,8 @@ def _metric_rows(path):
 def test_fewshot_sweep_survives_sigkill_and_matches_uninterrupted(
     tmp_path, harjax_env, tiny_llama_dir
 ):
-    # Two models per program in both sweeps: a program's float sums depend on how many models
-    # it holds, so "the same table" compares the same grouping (groups finish as a whole, so a
-    # resumed sweep re-forms exactly the groups it had not finished).
+    # Two runs per group in both sweeps (groups finish as a whole, so a resumed sweep re-forms
+    # exactly the groups it had not finished; a run's numbers do not depend on its group).
     per_program = ["--config.train.models_per_program", "2"]
     straight = _run(
         [*_fewshot_args(tmp_path / "straight", tiny_llama_dir), *per_program], harjax_env

@@ -503,6 +503,22 @@ def write_reports(
         ]
     text += core.precision_lines(planned) + core.machine_lines(planned)
     (workdir / "results.md").write_text("\n".join(text))
+    write_figures(workdir, rows, order, _curves([run for run in planned if _is_kept(run, chosen)]))
+
+
+def write_figures(
+    workdir: str | Path,
+    rows: Sequence[dict[str, Any]],
+    variant_order: Sequence[str] = DEFAULT_VARIANT_ORDER,
+    curves: Sequence[dict[str, Any]] = (),
+) -> None:
+    """shots.png, params.png, differences.png (and convergence.png given validation `curves`)
+    of a sweep's rows (all of them: the kept setting is chosen here, as for the tables). The one
+    place these figures are drawn: the sweep calls it, and so does a notebook that has only a
+    results.csv."""
+    workdir, chosen = Path(workdir), protocol.kept(rows)
+    order = [name for name in variant_order if any(row["variant"] == name for row in chosen)]
+    order += sorted({row["variant"] for row in chosen} - set(order))
     plots.plot_shots(
         protocol.with_replicate(chosen),
         workdir / "shots.png",
@@ -521,7 +537,6 @@ def write_reports(
             others=compared,
             title=f"macro-F1 − {protocol.REFERENCE} (paired, 95 % t interval)",
         )
-    curves = _curves([run for run in planned if _is_kept(run, chosen)])
     if curves:
         plots.plot_convergence(curves, workdir / "convergence.png", order)
 

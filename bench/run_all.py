@@ -202,10 +202,10 @@ Totals per jitted function: `{comp["totals"]}`.
 
 ## 7. Many models per program (`bench/sweep_throughput.py`)
 {sweep_section}
-Batching M models into one program removes per-run overhead and makes the frozen matmuls M
-times taller; it cannot add FLOP/s to a step that already runs at the CPU's matmul rate
-(float32 here), so on a 2-core CPU the gain is bounded by best matmul rate / achieved rate.
-float32 results are identical either way; bf16 ones differ in rounding (see the columns).
+Since issue 30 a group of runs trains each model in the compiled program of its own config, so
+both columns run the same programs and give the same results, in every dtype; what the former
+vmapped program of M models was worth, and why it went, is in Findings
+(`bench/batched_throughput.py` measures it against the per-model programs step by step).
 
 ## Findings
 {NOTES}
@@ -218,6 +218,41 @@ NOTES = """\
 Investigation notes (measured 2026-11-26 on the machine above; the tables are regenerated, these
 notes are not — re-check them against fresh tables).
 
+- **A run's result is a function of its own configuration (issue 30, 2026-12-07).** Cause of
+  the bf16 swings of whole runs (one run's test macro-F1: 0.72 alone, 0.87 beside one other;
+  2026-12-01 note) and of ~1e-7 float32 differences: the run loop trained a
+  group of runs as one vmapped program (`harjax.batched`), and XLA compiles a vmapped step into
+  other kernels than the one-model step (e.g. the per-model products of LoRA, projection, head and
+  the dW contraction of `models/matmul.py` become batched dot_generals; reductions and fusions
+  change), so a model's bits depended on M and on its companions. On the tiny test model (4
+  steps, dropout on), model 0's parameters against the same model trained by
+  `train.make_train_step`: float32 up to 2.7e-7 / 1.5e-7 / 1.9e-7 at M = 1 / 2 / 8, bfloat16
+  1.5e-3 / 1.5e-3 / 1.6e-3 — already at M = 1: the program differs, not only its width.
+  `jax.lax.map` over the model axis (one per-model loop body) made M = 1, 2 and 8 agree with
+  each other bit for bit, but not with the one-model program (learning rate as state, the step
+  as a loop body). The fix: each model of a group steps through the compiled program of its own
+  config, the very program it compiles alone (its learning rate a constant of it), on its own
+  batches, one model after another (`run/program.py`; `StepCache` shares a compilation between
+  runs of one structure and rate, `random`/`shuffled` with `pretrained`, and the eval step
+  between rates). `tests/run/test_program_numerics.py` trains one run alone, in a group of 2
+  and in a group of 8 (other seeds, rates, k-shot draws, `random`/`shuffled` frozen weights) and
+  asserts the same validation curve, test scores and last and best parameters, in float32 and
+  bfloat16; on the code before the fix it fails in both (float32: parameters 1.5e-8 apart;
+  bfloat16: validation macro-F1 0.068 vs 0.059 at step 4). A float32 tiny sweep
+  (`launch/fewshot.py`, pretrained + random, k = 1, 5, all, 2 seeds, groups of up to 8) writes
+  the same results.csv as before the fix, every column but train_seconds. Cost, side by side in
+  one process (`nice python -m bench.batched_throughput`: smollm2-shaped, 3 layers, batch 16 x
+  16 tokens, M = 8 models of 2 learning rates, steps alternating; 2-core AMD EPYC, avx512f +
+  avx512_bf16, no amx_bf16; two runs at load ~4 and ~2): one step of all 8 models, vmapped vs
+  one program per model, float32 768 vs 748 ms and 391 vs 410 ms (0.97x, 1.05x), bfloat16
+  (`auto`) 551 vs 645 ms and 280 vs 352 ms (1.17x, 1.26x slower); model 0's parameters after
+  6-9 steps were 2.7e-5 (float32) and 3.1e-3 (bfloat16) from its own program's in the vmapped
+  program of 8, 1.5e-5 and 2.8e-3 in that of 2. So bfloat16 sweeps give back the vmapped
+  program's ~1.2x (§7, measured with it), float32 ones nothing; each learning rate compiles
+  its own train step. On an accelerator, where one small model leaves the device idle, the
+  vmapped program would gain more (unmeasured: no GPU lent); it stays in `harjax/batched.py`
+  for that comparison. Runs recorded before the fix keep `models_in_program` > 1, and
+  results.md notes the bfloat16 ones (`sweeps.core.precision_lines`).
 - **bf16 matmul on XLA:CPU: the fix is dtype placement, not a flag.** A `bf16 x bf16 -> bf16`
   dot runs at about the float32 rate (rates table: `jax bfloat16` ~100-180 vs `jax float32`
   ~170-210 GFLOP/s), but the same dot with `preferred_element_type=float32` uses the CPU's native

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _peak_rss_gb() -> float:
+def _peak_rss_gib() -> float:
     """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {field.name}: {getattr(config, field.name)}")
     print(f"parameters: {num_params:,} (token embedding and LM head included)")
     print(f"content hash: {backbone.content_hash}")
-    print(f"loaded in {load_seconds:.1f} s ({args.dtype}), peak memory {_peak_rss_gb():.2f} GiB")
+    print(f"loaded in {load_seconds:.1f} s ({args.dtype}), peak memory {_peak_rss_gib():.2f} GiB")
     if text is not None:
         print(f"text: {text!r}")
     print(f"tokens: {len(token_ids)}")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"continuation ids: {new_ids}")
         if tokenizer is not None:
             print(f"continuation: {tokenizer.decode(new_ids, skip_special_tokens=True)!r}")
-    print(f"peak memory: {_peak_rss_gb():.2f} GiB")
+    print(f"peak memory: {_peak_rss_gib():.2f} GiB")
     if args.reference:
         del backbone  # transformers holds its own float32 copy: free ours first
         gc.collect()

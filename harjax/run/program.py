@@ -13,8 +13,9 @@ other fusions), whose rounding differs from it and from M to M. In bfloat16 trai
 that into different runs (one run: test macro-F1 0.72 alone, 0.87 beside one other model), and
 in float32 parameters differed by ~1e-7 (docs/performance.md, Findings). Here a run's numbers
 are a function of its own configuration: the same run alone or beside any others gives the
-same bits, in every dtype (tests/run/test_program_numerics.py). The cost on a CPU is the
-vmapped program's speed-up, which this CPU barely had (bench/batched_throughput.py).
+same bits, in every dtype (tests/run/test_program_numerics.py). The cost is the vmapped
+program's speed-up: on a 2-core CPU none in float32, ~1.2x in bfloat16
+(bench/batched_throughput.py; more on an accelerator, unmeasured).
 
 The program answers the loop's questions: where batches go (`batch_sharding`), the initial
 states and collecting them (`initial_states`, `stack`), one step of the active models (`step`,

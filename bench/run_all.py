@@ -249,7 +249,8 @@ notes are not — re-check them against fresh tables).
   6-9 steps were 2.7e-5 (float32) and 3.1e-3 (bfloat16) from its own program's in the vmapped
   program of 8, 1.5e-5 and 2.8e-3 in that of 2. So bfloat16 sweeps give back the vmapped
   program's ~1.2x (§7, measured with it), float32 ones nothing; each learning rate compiles
-  its own train step. On an accelerator, where one small model leaves the device idle, the
+  its own train step (3.3 s float32, 3.6 s bfloat16 at this shape; the vmapped 8-model step:
+  3.7 / 4.8 s, once per group). On an accelerator, where one small model leaves the device idle, the
   vmapped program would gain more (unmeasured: no GPU lent); it stays in `harjax/batched.py`
   for that comparison. Runs recorded before the fix keep `models_in_program` > 1, and
   results.md notes the bfloat16 ones (`sweeps.core.precision_lines`).

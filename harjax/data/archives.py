@@ -21,6 +21,8 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+import numpy as np
+
 from harjax.data.errors import DataError
 
 if TYPE_CHECKING:  # builder.py imports this module
@@ -59,6 +61,47 @@ def no_data(where: str, expected: str, *, header: str | None = None) -> DataErro
     return DataError(
         f"{where}: header only ({header.strip()[:80]!r}), no data rows; expected {expected}"
     )
+
+
+def read_number_table(
+    members: ArchiveMembers, name: str, width: int, *, expected: str, report=None
+) -> np.ndarray:
+    """(n, width) float64 of a whitespace-separated text member (UCI-HAR's and UCI HAPT's
+    files); every error names the member and, where there is one, the line.
+
+    Blank lines are skipped; a file with nothing else is `no_data` (`expected` says what it
+    should hold); `nan` is a missing value, counted with its line in `report` (a
+    `builder.Report`) when given and left to the core's gap rule; `inf` is an error.
+    """
+    text = members.read_text(name)
+    where = members.describe(name)
+    if not text.strip():
+        raise no_data(where, expected)
+    try:
+        matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
+        if matrix.shape[1] == width and not np.isinf(matrix).any():
+            missing = np.flatnonzero(np.isnan(matrix).any(axis=1))
+            if report is not None and len(missing):
+                lines = [n for n, line in enumerate(text.splitlines(), 1) if line.split()]
+                report.count_missing(where, np.asarray(lines)[missing])
+            return matrix
+    except ValueError:
+        pass
+    # Slow path, only to say exactly which line is wrong.
+    for number, line in enumerate(text.splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != width:
+            raise DataError(f"{where}:{number}: expected {width} values, found {len(parts)}")
+        try:
+            values = np.array(parts, dtype=np.float64)
+        except ValueError as error:
+            raise DataError(f"{where}:{number}: not a number ({error})") from error
+        if np.isinf(values).any():
+            column = int(np.flatnonzero(np.isinf(values))[0]) + 1
+            raise DataError(f"{where}:{number}: inf value (column {column})")
+    raise DataError(f"{where}: could not parse (no line found at fault)")
 
 
 def sha256_of(path: Path) -> str:

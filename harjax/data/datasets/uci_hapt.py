@@ -21,7 +21,6 @@ Units: accelerometer g x STANDARD_GRAVITY -> m/s^2; gyroscope rad/s as recorded.
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harjax.data.archives import ArchiveMembers, fetch_archive, no_data
+from harjax.data.archives import ArchiveMembers, fetch_archive, no_data, read_number_table
 from harjax.data.builder import HARBuilder, Recording, Report
 from harjax.data.datasets import uci_har as common
 from harjax.data.errors import DataError
@@ -58,42 +57,12 @@ TRANSITIONS_LABEL_MAP = {**common.LABEL_MAP, **{name: None for name in TRANSITIO
 def read_columns(
     members: ArchiveMembers, name: str, width: int, report: Report | None = None
 ) -> np.ndarray:
-    """(n, width) float64 of a whitespace-separated text file; errors name the file and line.
-
-    An empty or blank-only file is an error (`archives.no_data`); `nan` is a missing sample,
-    counted with its line in `report.missing_values` and left to the core's gap rule, as in
-    every reader (docs/datasets/README.md); `inf` is an error.
-    """
-    text = members.read_text(name)
-    if not text.strip():
-        raise no_data(members.describe(name), f"{width} numbers per line")
-    try:
-        matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
-        if matrix.shape[1] == width and not np.isinf(matrix).any():
-            if report is not None:
-                missing = np.flatnonzero(np.isnan(matrix).any(axis=1))
-                if len(missing):  # 1-based lines of the file (no blank lines in the release)
-                    lines = [n for n, line in enumerate(text.splitlines(), 1) if line.split()]
-                    report.count_missing(members.describe(name), np.asarray(lines)[missing])
-            return matrix
-    except ValueError:
-        pass
-    # Slow path, only to say exactly which line is wrong.
-    for number, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != width:
-            raise DataError(
-                f"{members.describe(name)}:{number}: expected {width} values, found {len(parts)}"
-            )
-        try:
-            values = np.array(parts, dtype=np.float64)
-        except ValueError as error:
-            raise DataError(f"{members.describe(name)}:{number}: not a number ({error})") from error
-        if np.isinf(values).any():
-            raise DataError(f"{members.describe(name)}:{number}: inf value {line.strip()!r}")
-    raise DataError(f"{members.describe(name)}: could not parse (no line found at fault)")
+    """(n, width) float64 of one of the release's text files (`archives.read_number_table`:
+    errors name file and line; `nan` counted in `report.missing_values` and left to the
+    core's gap rule, as in every reader; `inf` an error)."""
+    return read_number_table(
+        members, name, width, expected=f"{width} numbers per line", report=report
+    )
 
 
 def _check_activity_labels(members: ArchiveMembers, name: str) -> None:

@@ -17,7 +17,6 @@ dataset keeps gravity. Official split: train (21 subjects) / test (9 subjects) -
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harjax.data import labels
-from harjax.data.archives import ArchiveMembers, no_data
+from harjax.data.archives import ArchiveMembers, no_data, read_number_table
 from harjax.data.builder import HARBuilder, Recording, Report
 from harjax.data.errors import DataError
 from harjax.data.signal import CANONICAL_CHANNELS, STANDARD_GRAVITY
@@ -70,36 +69,11 @@ LABEL_MAP = labels.register_label_map(
 
 def _read_matrix(members: ArchiveMembers, name: str, width: int | None) -> np.ndarray:
     """Whitespace-separated numbers, `width` per line (None: one per line); errors name the line."""
-    text = members.read_text(name)
-    if not text.strip():
-        per_line = "one number" if width is None else f"{width} numbers"
-        raise no_data(members.describe(name), f"{per_line} per line, one line per window")
-    try:
-        matrix = np.loadtxt(io.StringIO(text), dtype=np.float64, ndmin=2)
-        if width is None or matrix.shape[1] == width:
-            bad_rows = np.flatnonzero(np.isinf(matrix).any(axis=1))
-            if len(bad_rows) == 0:
-                return matrix[:, 0] if width is None else matrix
-    except ValueError:
-        pass
-    # Slow path, only to say exactly which line is wrong.
-    expected = 1 if width is None else width
-    for number, line in enumerate(text.splitlines(), start=1):
-        parts = line.split()
-        if len(parts) != expected:
-            raise DataError(
-                f"{members.describe(name)}:{number}: expected {expected} values, found {len(parts)}"
-            )
-        try:
-            values = np.array(parts, dtype=np.float64)
-        except ValueError as error:
-            raise DataError(f"{members.describe(name)}:{number}: {error}") from error
-        if np.isinf(values).any():
-            raise DataError(
-                f"{members.describe(name)}:{number}: inf value (column "
-                f"{int(np.flatnonzero(np.isinf(values))[0]) + 1})"
-            )
-    raise DataError(f"{members.describe(name)}: could not parse (no line found at fault)")
+    per_line = "one number" if width is None else f"{width} numbers"
+    matrix = read_number_table(
+        members, name, width or 1, expected=f"{per_line} per line, one line per window"
+    )
+    return matrix[:, 0] if width is None else matrix
 
 
 def _read_ids(members: ArchiveMembers, name: str) -> np.ndarray:

@@ -16,30 +16,14 @@ import pytest
 from harjax.data.datasets.hhar import REPEATED, RESORTED, Hhar
 from harjax.data.datasets.realworld import RealWorld
 from harjax.data.datasets.uci_har import UciHar
-from tests.data.defaults import har_config
+from tests.data.defaults import build_real, split_windows
 
 REAL = Path(__file__).parents[1] / "real"
 GRAVITY = 9.81  # m/s^2
-# Pinned, so that a change of the defaults does not change what the excerpts must give.
-CONFIG = {"sample_rate": 50.0, "window_length": 128, "window_stride": 64, "max_gap_s": 0.25}
 
 
 def _build(cls, tmp_path: Path, folder: str):
-    builder = cls(config=har_config(**CONFIG), data_dir=tmp_path, manual_dir=REAL / folder)
-    builder.download_and_prepare()
-    return builder
-
-
-def _windows(builder, split: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """(signals (N, 128, 6), class names, subject names) of one split."""
-    source = builder.as_data_source()[split]
-    records = [source[i] for i in range(len(source))]
-    subjects = builder.info.metadata["subject_names"]
-    return (
-        np.stack([r["signal"] for r in records]),
-        [builder.CLASS_NAMES[r["label"]] for r in records],
-        [subjects[r["subject"]] for r in records],
-    )
+    return build_real(cls, tmp_path, REAL / folder)
 
 
 def _counts(names: list[str]) -> dict[str, int]:
@@ -55,8 +39,8 @@ def _at_rest_units(signals: np.ndarray) -> None:
 
 def test_uci_har_official_split_subjects_labels_and_units(tmp_path):
     builder = _build(UciHar, tmp_path, "uci_har")
-    train, train_labels, train_subjects = _windows(builder, "train")
-    test, test_labels, test_subjects = _windows(builder, "test")
+    train, train_labels, train_subjects = split_windows(builder, "train")
+    test, test_labels, test_subjects = split_windows(builder, "test")
     assert (len(train), len(test)) == (200, 77)
     assert _counts(train_subjects) == {"5": 91, "7": 109}
     assert _counts(test_subjects) == {"9": 77}
@@ -101,7 +85,7 @@ def test_hhar_watch_and_phone_clocks_rates_and_quirks(tmp_path, caplog):
     assert report.classes_without_windows == ["bike", "walk", "stairsup", "stairsdown"]
     assert "['bike', 'walk', 'stairsup', 'stairsdown'] have no windows" in caplog.text
     assert builder.info.features["label"].names == list(Hhar.CLASS_NAMES)
-    signals, labels, subjects = _windows(builder, "full")
+    signals, labels, subjects = split_windows(builder, "full")
     assert _counts(labels) == {"sit": 6, "stand": 19}
     assert set(subjects) == {"a"}
     _at_rest_units(signals)
@@ -114,7 +98,7 @@ def test_realworld_walking_shin_gaps_rate_and_units(tmp_path):
     assert rates == pytest.approx({"accelerometer": 50.0, "gyroscope": 50.0}, abs=1.0)
     assert report.segments_split == 4  # the recording's own ~1 s timestamp gaps
     assert report.classes_without_windows == [c for c in RealWorld.CLASS_NAMES if c != "walking"]
-    signals, labels, subjects = _windows(builder, "full")
+    signals, labels, subjects = split_windows(builder, "full")
     assert (len(signals), set(labels), set(subjects)) == (177, {"walking"}, {"1"})
     magnitude = np.linalg.norm(signals[..., :3], axis=-1)
     assert 9.5 < magnitude.mean() < 13.0  # gravity plus the shin's swing, m/s^2

@@ -23,33 +23,15 @@ from harjax.data.datasets.uci_hapt import UciHapt, UciHaptTransitions
 from harjax.data.datasets.uci_har import read_split
 from harjax.data.errors import DataError
 from harjax.data.signal import STANDARD_GRAVITY
-from tests.data.defaults import har_config
+from tests.data.defaults import build_real, split_windows
 
 REAL = Path(__file__).parents[1] / "real"
 EXCERPT = REAL / "uci_hapt" / "HAPT Data Set.zip"
 SHARED = Path(__file__).parents[4] / "shared" / "data"
 FULL = SHARED / "uci_hapt" / "HAPT Data Set.zip"
 REDUCED = SHARED / "uci_har_reduced" / "UCI HAR Dataset.zip"
-# Pinned, so that a change of the defaults does not change what the recordings must give.
-CONFIG = {"sample_rate": 50.0, "window_length": 128, "window_stride": 64, "max_gap_s": 0.25}
 STILL = ["SITTING", "STANDING", "LAYING"]
-
-
-def _build(cls, data_dir: Path, manual_dir: Path):
-    builder = cls(config=har_config(**CONFIG), data_dir=data_dir, manual_dir=manual_dir)
-    builder.download_and_prepare()
-    return builder
-
-
-def _windows(builder, split: str) -> tuple[np.ndarray, list[str], list[str]]:
-    source = builder.as_data_source()[split]
-    records = [source[i] for i in range(len(source))]
-    subjects = builder.info.metadata["subject_names"]
-    return (
-        np.stack([r["signal"] for r in records]),
-        [builder.CLASS_NAMES[r["label"]] for r in records],
-        [subjects[r["subject"]] for r in records],
-    )
+_build = build_real
 
 
 def _members(archive: Path = EXCERPT) -> dict[str, bytes]:
@@ -71,8 +53,8 @@ def excerpt(tmp_path_factory):
 
 
 def test_excerpt_official_split_windows_subjects_and_units(excerpt):
-    train, train_labels, train_subjects = _windows(excerpt, "train")
-    test, test_labels, test_subjects = _windows(excerpt, "test")
+    train, train_labels, train_subjects = split_windows(excerpt, "train")
+    test, test_labels, test_subjects = split_windows(excerpt, "test")
     # Counted by hand from labels.txt: floor((segment length - 128) / 64) + 1 per segment.
     assert Counter(train_labels) == {
         "WALKING": 30,
@@ -110,8 +92,8 @@ def test_excerpt_official_split_windows_subjects_and_units(excerpt):
 
 def test_transitions_option_keeps_twelve_classes_and_counts_short_segments(tmp_path):
     builder = _build(UciHaptTransitions, tmp_path, EXCERPT.parent)
-    _, labels, _ = _windows(builder, "train")
-    _, test_labels, _ = _windows(builder, "test")
+    _, labels, _ = split_windows(builder, "train")
+    _, test_labels, _ = split_windows(builder, "test")
     assert builder.info.features["label"].names == list(uci_hapt.ALL_CLASSES)
     counts = Counter(labels + test_labels)
     assert sum(counts[name] for name in uci_hapt.TRANSITIONS) == 480 - 457
@@ -165,7 +147,7 @@ def test_packings_give_the_same_windows(excerpt, tmp_path, form, caplog):
     assert "activity_labels.txt files" not in caplog.text  # found and checked in every form
     assert builder.raw_key  # content-addressed like every manual archive
     for split in ("train", "test"):
-        ours, expected = _windows(builder, split), _windows(excerpt, split)
+        ours, expected = split_windows(builder, split), split_windows(excerpt, split)
         np.testing.assert_array_equal(ours[0], expected[0])
         assert ours[1:] == expected[1:]
 
@@ -350,8 +332,8 @@ def test_uci_har_windows_are_spans_of_the_raw_recordings_with_their_label():
 @pytest.mark.skipif(not FULL.exists(), reason="the full UCI HAPT release is absent")
 def test_full_release_official_split(tmp_path):
     builder = _build(UciHapt, tmp_path, FULL.parent)
-    _, train_labels, train_subjects = _windows(builder, "train")
-    _, test_labels, test_subjects = _windows(builder, "test")
+    _, train_labels, train_subjects = split_windows(builder, "train")
+    _, test_labels, test_subjects = split_windows(builder, "test")
     # UCI-HAR's own windows: 7352 / 2947 (see docs/datasets/uci_hapt.md for the difference).
     assert (len(train_labels), len(test_labels)) == (7415, 2996)
     assert {int(s) for s in test_subjects} == uci_hapt.OFFICIAL_TEST_SUBJECTS

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from harjax.data.archives import ArchiveMembers, fetch_archive, no_data, read_number_table
+from harjax.data.archives import ArchiveMembers, fetch_archive, read_number_table
 from harjax.data.builder import HARBuilder, Recording, Report
 from harjax.data.datasets import uci_har as common
 from harjax.data.errors import DataError
@@ -63,20 +63,6 @@ def read_columns(
     return read_number_table(
         members, name, width, expected=f"{width} numbers per line", report=report
     )
-
-
-def _check_activity_labels(members: ArchiveMembers, name: str) -> None:
-    lines = [line for line in members.read_text(name).splitlines() if line.strip()]
-    if not lines:
-        raise no_data(members.describe(name), "'1 WALKING' ... '12 LIE_TO_STAND'")
-    expected = [f"{i} {label}" for i, label in enumerate(ALL_CLASSES, start=1)]
-    for number, (line, want) in enumerate(zip(lines, expected, strict=False), start=1):
-        if line.split() != want.split():
-            raise DataError(f"{members.describe(name)}:{number}: expected {want!r}, found {line!r}")
-    if len(lines) != len(expected):
-        raise DataError(
-            f"{members.describe(name)}: expected {len(expected)} activities, found {len(lines)}"
-        )
 
 
 def raw_files(members: ArchiveMembers) -> tuple[str, dict[int, dict[str, str]], dict[int, int]]:
@@ -204,7 +190,7 @@ class UciHapt(HARBuilder):
                 n for n in members.names() if PurePosixPath(n).name == "activity_labels.txt"
             ]
             if len(activity_names) == 1:
-                _check_activity_labels(members, activity_names[0])
+                common.check_activity_labels(members, activity_names[0], ALL_CLASSES)
             else:
                 log.warning(
                     "%s: %d activity_labels.txt files; reading the ids as the release's 1-12 %s",

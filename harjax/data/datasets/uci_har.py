@@ -87,10 +87,13 @@ def _read_ids(members: ArchiveMembers, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _check_activity_labels(members: ArchiveMembers) -> None:
-    name = members.locate("activity_labels.txt")
+def check_activity_labels(
+    members: ArchiveMembers, name: str, class_names: tuple[str, ...] = CLASS_NAMES
+) -> None:
+    """`activity_labels.txt` is the release's "1 WALKING" ... list of `class_names` (UCI-HAR's
+    six; UCI HAPT's twelve): an id read elsewhere then means the activity we name it."""
     lines = [line for line in members.read_text(name).splitlines() if line.strip()]
-    expected = [f"{i} {label}" for i, label in enumerate(CLASS_NAMES, start=1)]
+    expected = [f"{i} {label}" for i, label in enumerate(class_names, start=1)]
     if not lines:
         raise no_data(members.describe(name), f"the {len(expected)} lines 'id ACTIVITY'")
     for number, (line, want) in enumerate(zip(lines, expected, strict=False), start=1):
@@ -200,7 +203,7 @@ class UciHar(HARBuilder):
 
     def _recordings(self, archive: Path) -> Iterator[Recording]:
         with ArchiveMembers(archive, nested=("UCI HAR Dataset.zip",)) as members:
-            _check_activity_labels(members)
+            check_activity_labels(members, members.locate("activity_labels.txt"))
             rows = recordings = 0
             for split in self.SPLITS:
                 for recording in read_split(members, split, self.report):
